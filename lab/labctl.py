@@ -1,0 +1,564 @@
+#!/usr/bin/env python3
+"""Build, start, check and remove the local lab.
+
+The lab looks like production from Ansible's side:
+
+* ``alab-public``  (198.18.0.0/24): the controller (this machine) and the bastion.
+* ``alab-private`` (198.18.1.0/24, internal): the bastion and the analytics server.
+* ``alab-bastion``: systemd + sshd on both networks, EC2 name ``nat-bastion``.
+* ``alab-analytics-server``: systemd + sshd on the private network only.
+* ``moto_server`` on 127.0.0.1 answering the EC2 API, seeded with a VPC, subnets,
+  security groups and two instances tagged exactly as production tags them,
+  whose private addresses are the containers' addresses.
+
+Everything the lab creates carries the label ``analytics-lab=1`` (podman) or lives
+in the state folder ``.lab/`` (keys, ssh_config, moto's pid and log), so ``down``
+removes exactly that and nothing else. The image is a cache keyed by the hash of
+its recipe and survives ``down``; ``clean`` removes it too.
+
+Only the standard library and boto3 (from the controller lock) are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB_DIR = ROOT / "lab"
+STATE = Path(os.environ.get("LAB_STATE_DIR", ROOT / ".lab"))
+RECIPE = LAB_DIR / "image" / "debian12.sh"
+CONTAINERS_CONF = LAB_DIR / "containers.conf"
+
+LABEL = "analytics-lab=1"
+IMAGE_REPO = "localhost/analytics-lab/debian12"
+
+MOTO_HOST = "127.0.0.1"
+MOTO_PORT = 5055  # inventory/lab.aws_ec2.yml names the same endpoint
+MOTO_URL = f"http://{MOTO_HOST}:{MOTO_PORT}"
+REGION = "eu-west-1"
+PROJECT = "analytics"
+ENVIRONMENT = "lab"
+ADMIN_USER = "admin"
+
+# Bounded waits: every loop below gives up after this many seconds.
+MOTO_START_TIMEOUT = 30
+BOOT_TIMEOUT = 90
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    subnet: str
+    gateway: str
+    internal: bool
+
+
+@dataclass(frozen=True)
+class Node:
+    container: str
+    hostname: str  # also the EC2 Name tag and the inventory hostname
+    role: str  # EC2 Role tag; the inventory's keyed groups come from it
+    instance_type: str
+    addresses: tuple[tuple[str, str], ...]  # (network name, address), primary first
+
+
+PUBLIC = Network("alab-public", "198.18.0.0/24", "198.18.0.1", internal=False)
+PRIVATE = Network("alab-private", "198.18.1.0/24", "198.18.1.1", internal=True)
+NETWORKS = (PUBLIC, PRIVATE)
+
+BASTION = Node(
+    container="alab-bastion",
+    hostname="nat-bastion",
+    role="bastion",
+    instance_type="t3.micro",
+    addresses=((PUBLIC.name, "198.18.0.10"), (PRIVATE.name, "198.18.1.10")),
+)
+SERVER = Node(
+    container="alab-analytics-server",
+    hostname="analytics-server",
+    role="analytics-server",
+    instance_type="c7i.2xlarge",
+    addresses=((PRIVATE.name, "198.18.1.20"),),
+)
+NODES = (BASTION, SERVER)
+
+
+class LabError(RuntimeError):
+    """A problem the user can fix; main() prints it without a traceback."""
+
+
+def log(message: str) -> None:
+    print(f"lab: {message}", flush=True)
+
+
+# --------------------------------------------------------------------------- podman
+
+
+def podman_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("CONTAINERS_CONF", str(CONTAINERS_CONF))
+    return env
+
+
+def podman(*args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
+    cmd = ["podman", *args]
+    proc = subprocess.run(cmd, env=podman_env(), text=True, capture_output=capture, check=False)
+    if check and proc.returncode != 0:
+        raise LabError(f"{shlex.join(cmd)} failed ({proc.returncode}): {(proc.stderr or '').strip()}")
+    return proc
+
+
+def labelled(kind: str) -> list[str]:
+    """Names of podman objects (container, network, image) that carry the lab label."""
+    if kind == "container":
+        out = podman("ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}").stdout
+    elif kind == "network":
+        out = podman("network", "ls", "--filter", f"label={LABEL}", "--format", "{{.Name}}").stdout
+    else:
+        out = podman("images", "--filter", f"label={LABEL}", "--format", "{{.Repository}}:{{.Tag}}").stdout
+    return [line for line in out.split() if line]
+
+
+# --------------------------------------------------------------------------- image
+
+
+def recipe_digest(recipe: Path = RECIPE) -> str:
+    return hashlib.sha256(recipe.read_bytes()).hexdigest()[:12]
+
+
+def image_name() -> str:
+    return f"{IMAGE_REPO}:{recipe_digest()}"
+
+
+def ensure_image() -> str:
+    """Build the image unless one built from the current recipe exists."""
+    name = image_name()
+    if podman("image", "exists", name, check=False).returncode == 0:
+        return name
+    log(f"building {name} from {RECIPE.relative_to(ROOT)} (about half a minute)")
+    with tempfile.TemporaryDirectory(prefix="alab-image-") as tmp:
+        tar = Path(tmp) / "rootfs.tar"
+        build = subprocess.run(["bash", str(RECIPE), str(tar)], capture_output=True, text=True, check=False)
+        if build.returncode != 0:
+            raise LabError(f"image recipe failed ({build.returncode}):\n{build.stderr[-3000:]}")
+        podman("import", "--change", f"LABEL {LABEL}", str(tar), name)
+    for old in labelled("image"):
+        if old != name and old.startswith(IMAGE_REPO + ":"):
+            podman("rmi", old, check=False)
+    return name
+
+
+# --------------------------------------------------------------------------- keys and ssh config
+
+
+def ensure_keys() -> None:
+    """Generate the lab's client key and per-node host keys (once per lab)."""
+    STATE.mkdir(mode=0o700, parents=True, exist_ok=True)
+    client = STATE / "id_ed25519"
+    if not client.exists():
+        keygen(client, "ed25519", comment="analytics-lab admin")
+    for node in NODES:
+        for kind, bits in (("ed25519", None), ("rsa", 4096)):
+            path = STATE / "hostkeys" / node.hostname / f"ssh_host_{kind}_key"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                keygen(path, kind, bits=bits, comment=f"root@{node.hostname}")
+
+
+def keygen(path: Path, kind: str, bits: int | None = None, comment: str = "") -> None:
+    cmd = ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", comment, "-f", str(path)]
+    if bits:
+        cmd[4:4] = ["-b", str(bits)]
+    subprocess.run(cmd, check=True)
+
+
+def known_hosts_lines() -> list[str]:
+    lines = []
+    for node in NODES:
+        names = ",".join([node.hostname] + [address for _, address in node.addresses])
+        for kind in ("ed25519", "rsa"):
+            pub = (STATE / "hostkeys" / node.hostname / f"ssh_host_{kind}_key.pub").read_text().split()
+            lines.append(f"{names} {pub[0]} {pub[1]}")
+    return lines
+
+
+def ssh_config_text() -> str:
+    """The lab's ssh_config: what an analyst's ~/.ssh/config holds in production.
+
+    ssh passes ``-F`` on to the ProxyJump process, so the jump to the bastion uses
+    these settings too: the lab key, the pinned host keys, no agent forwarding.
+    """
+    return "\n".join(
+        [
+            "# Written by lab/labctl.py for this lab only; regenerated by `make lab`.",
+            "Host *",
+            f"    User {ADMIN_USER}",
+            f"    IdentityFile {STATE / 'id_ed25519'}",
+            "    IdentitiesOnly yes",
+            f"    UserKnownHostsFile {STATE / 'known_hosts'}",
+            "    GlobalKnownHostsFile /dev/null",
+            "    StrictHostKeyChecking yes",
+            "    ForwardAgent no",
+            "    ConnectTimeout 10",
+            "",
+        ]
+    )
+
+
+def write_client_files() -> None:
+    (STATE / "known_hosts").write_text("\n".join(known_hosts_lines()) + "\n")
+    (STATE / "ssh_config").write_text(ssh_config_text())
+
+
+def env_lines() -> list[str]:
+    """Shell exports that point Ansible, boto3 and podman at this lab."""
+    env = {
+        "AWS_ENDPOINT_URL": MOTO_URL,
+        "AWS_ACCESS_KEY_ID": "lab",
+        "AWS_SECRET_ACCESS_KEY": "lab",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "CONTAINERS_CONF": str(CONTAINERS_CONF),
+        # ansible.cfg's ssh_args plus the lab's ssh_config (see ssh_config_text).
+        "ANSIBLE_SSH_ARGS": f"-o ControlMaster=auto -o ControlPersist=60s -F {STATE / 'ssh_config'}",
+    }
+    return [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
+
+
+# --------------------------------------------------------------------------- networks and containers
+
+
+def create_networks() -> None:
+    for net in NETWORKS:
+        args = ["network", "create", "--label", LABEL, "--subnet", net.subnet, "--gateway", net.gateway]
+        if net.internal:
+            args.append("--internal")
+        podman(*args, net.name)
+
+
+def create_node(node: Node, image: str) -> None:
+    nets = [f"--network={name}:ip={address}" for name, address in node.addresses]
+    podman(
+        "create",
+        "--name", node.container,
+        "--hostname", node.hostname,
+        "--label", LABEL,
+        "--systemd=always",
+        # The firewall role manages the container's own nftables ruleset.
+        "--cap-add=NET_ADMIN",
+        *nets,
+        image,
+        "/sbin/init",
+    )  # fmt: skip
+    hostkeys = STATE / "hostkeys" / node.hostname
+    for key in sorted(hostkeys.iterdir()):
+        podman("cp", str(key), f"{node.container}:/etc/ssh/{key.name}")
+    with tempfile.TemporaryDirectory() as tmp:
+        ssh_dir = Path(tmp) / ".ssh"
+        ssh_dir.mkdir()
+        (ssh_dir / "authorized_keys").write_text((STATE / "id_ed25519.pub").read_text())
+        podman("cp", str(ssh_dir), f"{node.container}:/home/{ADMIN_USER}/")
+    podman("start", node.container)
+    # podman cp writes as root: hand the key files to their owners.
+    script = (
+        f"chown -R {ADMIN_USER}:{ADMIN_USER} /home/{ADMIN_USER}/.ssh"
+        f" && chmod 0700 /home/{ADMIN_USER}/.ssh && chmod 0600 /home/{ADMIN_USER}/.ssh/authorized_keys"
+        " && chmod 0600 /etc/ssh/ssh_host_*_key && chmod 0644 /etc/ssh/ssh_host_*_key.pub"
+    )
+    podman("exec", node.container, "sh", "-c", script)
+
+
+def wait_for_sshd(node: Node) -> None:
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while time.monotonic() < deadline:
+        proc = podman("exec", node.container, "systemctl", "is-active", "ssh", check=False)
+        if proc.stdout.strip() == "active":
+            return
+        time.sleep(1)
+    raise LabError(f"sshd in {node.container} did not start within {BOOT_TIMEOUT}s; see `podman logs {node.container}`")
+
+
+def node_running(node: Node) -> bool:
+    proc = podman("inspect", "--format", "{{.State.Running}}", node.container, check=False)
+    return proc.returncode == 0 and proc.stdout.strip() == "true"
+
+
+# --------------------------------------------------------------------------- moto
+
+
+def moto_pid() -> int | None:
+    """Pid of the lab's moto_server if it is still alive, else None."""
+    try:
+        pid = int((STATE / "moto.pid").read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return None
+    return pid if "moto_server" in cmdline else None
+
+
+def stop_moto() -> None:
+    pid = moto_pid()
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    (STATE / "moto.pid").unlink(missing_ok=True)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
+def moto_answers() -> bool:
+    try:
+        with urllib.request.urlopen(f"{MOTO_URL}/moto-api/", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_moto() -> None:
+    if port_in_use(MOTO_HOST, MOTO_PORT):
+        raise LabError(
+            f"{MOTO_HOST}:{MOTO_PORT} is taken by a process the lab did not start; "
+            "stop it: the lab's moto_server needs this port (inventory/lab.aws_ec2.yml names it)"
+        )
+    moto = Path(sys.executable).parent / "moto_server"
+    # The child inherits its own copy of the log's descriptor.
+    with (STATE / "moto.log").open("ab") as log_file:
+        proc = subprocess.Popen(
+            [str(moto), "-H", MOTO_HOST, "-p", str(MOTO_PORT)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives this command; `down` stops it by pid
+        )
+    (STATE / "moto.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + MOTO_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if moto_answers():
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.3)
+    raise LabError(f"moto_server did not answer on {MOTO_URL}; see {STATE / 'moto.log'}")
+
+
+def ec2_client():
+    import boto3  # controller lock; imported here so `down` works without it
+
+    return boto3.client(
+        "ec2",
+        endpoint_url=MOTO_URL,
+        region_name=REGION,
+        aws_access_key_id="lab",
+        aws_secret_access_key="lab",
+    )
+
+
+def tags(name: str, role: str | None = None) -> list[dict[str, str]]:
+    """Tags exactly as production sets them (see inventory/prod.aws_ec2.yml)."""
+    pairs = {"Name": name, "Project": PROJECT, "Environment": ENVIRONMENT}
+    if role:
+        pairs["Role"] = role
+    return [{"Key": key, "Value": value} for key, value in pairs.items()]
+
+
+def tag_spec(resource: str, name: str, role: str | None = None) -> list[dict]:
+    return [{"ResourceType": resource, "Tags": tags(name, role)}]
+
+
+def seed_ec2() -> dict[str, str]:
+    """Create the production-shaped VPC and instances; return instance ids by hostname."""
+    ec2 = ec2_client()
+    vpc = ec2.create_vpc(CidrBlock="198.18.0.0/16", TagSpecifications=tag_spec("vpc", "analytics"))["Vpc"]["VpcId"]
+    subnets = {}
+    for net, label in ((PUBLIC, "public"), (PRIVATE, "private")):
+        subnets[net.name] = ec2.create_subnet(
+            VpcId=vpc, CidrBlock=net.subnet, TagSpecifications=tag_spec("subnet", f"analytics-{label}")
+        )["Subnet"]["SubnetId"]
+
+    bastion_sg = ec2.create_security_group(
+        GroupName="nat-bastion", Description="SSH bastion and NAT", VpcId=vpc,
+        TagSpecifications=tag_spec("security-group", "nat-bastion"),
+    )["GroupId"]  # fmt: skip
+    ec2.authorize_security_group_ingress(
+        GroupId=bastion_sg,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": PUBLIC.subnet}]}],
+    )
+    server_sg = ec2.create_security_group(
+        GroupName="analytics-server", Description="Analytics server: SSH from the bastion, no egress", VpcId=vpc,
+        TagSpecifications=tag_spec("security-group", "analytics-server"),
+    )["GroupId"]  # fmt: skip
+    ec2.authorize_security_group_ingress(
+        GroupId=server_sg,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "UserIdGroupPairs": [{"GroupId": bastion_sg}]}
+        ],
+    )
+    # A new security group allows all egress; the analytics server's must not.
+    ec2.revoke_security_group_egress(
+        GroupId=server_sg, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    )
+
+    image = ec2.register_image(Name="debian-12-amd64-lab", Architecture="x86_64", RootDeviceName="/dev/xvda")
+    groups = {BASTION.hostname: bastion_sg, SERVER.hostname: server_sg}
+    ids = {}
+    for node in NODES:
+        interfaces = [
+            {
+                "DeviceIndex": index,
+                "SubnetId": subnets[net_name],
+                "PrivateIpAddress": address,
+                "Groups": [groups[node.hostname]],
+            }
+            for index, (net_name, address) in enumerate(node.addresses)
+        ]
+        reservation = ec2.run_instances(
+            ImageId=image["ImageId"], MinCount=1, MaxCount=1, InstanceType=node.instance_type,
+            NetworkInterfaces=interfaces,
+            TagSpecifications=tag_spec("instance", node.hostname, node.role),
+        )  # fmt: skip
+        ids[node.hostname] = reservation["Instances"][0]["InstanceId"]
+    return ids
+
+
+def seeded_instances() -> int:
+    """How many running lab instances moto knows (0 when moto does not answer)."""
+    if not moto_answers():
+        return 0
+    filters = [
+        {"Name": "tag:Project", "Values": [PROJECT]},
+        {"Name": "tag:Environment", "Values": [ENVIRONMENT]},
+        {"Name": "instance-state-name", "Values": ["running"]},
+    ]
+    reservations = ec2_client().describe_instances(Filters=filters)["Reservations"]
+    return sum(len(r["Instances"]) for r in reservations)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def healthy(image: str) -> list[str]:
+    """What is wrong with the current lab; an empty list means it can be reused."""
+    problems = []
+    for node in NODES:
+        if not node_running(node):
+            problems.append(f"{node.container} is not running")
+        else:
+            used = podman("inspect", "--format", "{{.ImageName}}", node.container).stdout.strip()
+            if used != image:
+                problems.append(f"{node.container} runs {used}, not {image}")
+    if not moto_pid():
+        problems.append("moto_server is not running")
+    elif seeded_instances() != len(NODES):
+        problems.append("moto does not hold the lab's instances")
+    for name in ("ssh_config", "known_hosts", "id_ed25519"):
+        if not (STATE / name).exists():
+            problems.append(f"{STATE / name} is missing")
+    return problems
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    image = ensure_image()
+    problems = ["--fresh asked for a new lab"] if args.fresh else healthy(image)
+    if not problems:
+        log("reusing the running lab (use --fresh for a new one)")
+    else:
+        log("starting a new lab: " + "; ".join(problems))
+        remove_lab(keep_keys=False)
+        ensure_keys()
+        write_client_files()
+        create_networks()
+        for node in NODES:
+            create_node(node, image)
+        for node in NODES:
+            wait_for_sshd(node)
+        start_moto()
+        seed_ec2()
+    (STATE / "env").write_text("\n".join(env_lines()) + "\n")
+    log(f"ready: bastion {BASTION.addresses[0][1]}, analytics server {SERVER.addresses[0][1]} (private)")
+
+
+def remove_lab(keep_keys: bool) -> None:
+    """Remove what the lab created: labelled containers and networks, moto, state."""
+    stop_moto()
+    containers = labelled("container")
+    if containers:
+        podman("rm", "--force", "--time", "2", *containers)
+    networks = labelled("network")
+    if networks:
+        podman("network", "rm", "--force", *networks)
+    if STATE.exists() and not keep_keys:
+        for path in sorted(STATE.rglob("*"), reverse=True):
+            path.rmdir() if path.is_dir() else path.unlink()
+
+
+def cmd_down(args: argparse.Namespace) -> None:
+    remove_lab(keep_keys=False)
+    if args.images:
+        for image in labelled("image"):
+            podman("rmi", "--force", image, check=False)
+    log("removed")
+
+
+def cmd_image(_: argparse.Namespace) -> None:
+    print(ensure_image())
+
+
+def cmd_status(_: argparse.Namespace) -> None:
+    problems = healthy(image_name())
+    print(json.dumps({"healthy": not problems, "problems": problems}, indent=2))
+    sys.exit(0 if not problems else 1)
+
+
+def cmd_env(_: argparse.Namespace) -> None:
+    print("\n".join(env_lines()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the lab, reusing a healthy one")
+    up.add_argument("--fresh", action="store_true", help="always start a new lab")
+    up.set_defaults(func=cmd_up)
+    down = sub.add_parser("down", help="remove everything the lab created")
+    down.add_argument("--images", action="store_true", help="also remove the cached lab image")
+    down.set_defaults(func=cmd_down)
+    sub.add_parser("image", help="build the image if its recipe changed; print its name").set_defaults(func=cmd_image)
+    sub.add_parser("status", help="say whether the lab is up and complete").set_defaults(func=cmd_status)
+    sub.add_parser("env", help="print the shell exports that point tools at the lab").set_defaults(func=cmd_env)
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except LabError as err:
+        print(f"lab: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
