@@ -300,22 +300,36 @@ def node_running(node: Node) -> bool:
 # --------------------------------------------------------------------------- moto
 
 
+def lab_moto_pids() -> list[int]:
+    """Pids of moto_server processes serving the lab's port.
+
+    Found by command line rather than only by pid file, so that a moto left
+    behind by a lab that was killed half-way (or by another checkout) is found.
+    """
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if any(Path(arg).name == "moto_server" for arg in argv[:2]) and str(MOTO_PORT) in argv:
+            pids.append(int(proc.name))
+    return pids
+
+
 def moto_pid() -> int | None:
-    """Pid of the lab's moto_server if it is still alive, else None."""
+    """Pid of the moto_server this lab started, if it is still alive."""
     try:
         pid = int((STATE / "moto.pid").read_text())
     except (OSError, ValueError):
         return None
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return None
-    return pid if "moto_server" in cmdline else None
+    return pid if pid in lab_moto_pids() else None
 
 
 def stop_moto() -> None:
-    pid = moto_pid()
-    if pid:
+    for pid in lab_moto_pids():
         os.kill(pid, signal.SIGTERM)
         for _ in range(50):
             if not Path(f"/proc/{pid}").exists():

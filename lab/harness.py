@@ -1,0 +1,112 @@
+"""Run playbooks against the lab and read what happened there.
+
+Shared by the lab tests (tests/lab) and the benchmark (bench/bench_site.py), so
+both measure the same thing: ansible-playbook as a user runs it, with the lab's
+environment, and the containers' own sshd logs as the witness.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab import labctl
+
+ROOT = labctl.ROOT
+LAB_INVENTORY = "inventory/lab.aws_ec2.yml"
+RECAP_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$", re.M)
+ACCEPTED = re.compile(r"Accepted publickey for (?P<user>\S+) from (?P<address>\S+) port")
+
+
+@dataclass
+class Run:
+    """One ansible-playbook run: exit code, combined output, seconds, recap by host."""
+
+    returncode: int
+    output: str
+    seconds: float
+
+    @property
+    def recap(self) -> dict[str, dict[str, int]]:
+        return parse_recap(self.output)
+
+    @property
+    def tasks(self) -> int:
+        """Tasks and handlers that ran (their headers in the default callback's output)."""
+        return len(re.findall(r"^(?:TASK|RUNNING HANDLER) \[", self.output, flags=re.M))
+
+
+def parse_recap(output: str) -> dict[str, dict[str, int]]:
+    """The PLAY RECAP counters: {"host": {"ok": 3, "changed": 0, ...}}."""
+    recap_start = output.rfind("PLAY RECAP")
+    if recap_start < 0:
+        return {}
+    recap = {}
+    for match in RECAP_LINE.finditer(output[recap_start:]):
+        pairs = (item.split("=") for item in match["counts"].split())
+        recap[match["host"]] = {key: int(value) for key, value in pairs}
+    return recap
+
+
+def lab_env() -> dict[str, str]:
+    """The process environment plus the lab's exports (.lab/env, written by `labctl up`)."""
+    env = dict(os.environ)
+    for line in (labctl.STATE / "env").read_text().splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = shlex.split(value)[0]
+    env.update({"ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")})
+    return env
+
+
+def run_playbook(
+    playbook: str = "site.yml",
+    *args: str,
+    set_env: dict[str, str] | None = None,
+    unset_env: tuple[str, ...] = (),
+    timeout: int = 600,
+) -> Run:
+    """Run a playbook on the lab with a fresh SSH control folder.
+
+    A fresh ControlPath folder means the run opens its own SSH connections, as a
+    new user's run would, instead of reusing a master left by an earlier run.
+    """
+    env = lab_env()
+    env.update(set_env or {})
+    for key in unset_env:
+        env.pop(key, None)
+    with tempfile.TemporaryDirectory(prefix="alab-cp-") as control_dir:
+        env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = control_dir
+        cmd = ["ansible-playbook", "-i", LAB_INVENTORY, playbook, *args]
+        start = time.monotonic()
+        proc = subprocess.run(
+            cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout
+        )
+        seconds = time.monotonic() - start
+        # Close the run's control masters so that they do not outlive the folder.
+        for socket_path in Path(control_dir).iterdir():
+            subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={socket_path}", "lab"], capture_output=True)
+    return Run(proc.returncode, proc.stdout, seconds)
+
+
+def container_exec(container: str, *cmd: str, check: bool = True) -> str:
+    return labctl.podman("exec", container, *cmd, check=check).stdout
+
+
+def accepted_logins(node: labctl.Node) -> list[tuple[str, str]]:
+    """(user, source address) of every public-key login the node's sshd accepted."""
+    journal = container_exec(node.container, "journalctl", "--no-pager", "-o", "cat", "-u", "ssh")
+    return [(m["user"], m["address"]) for m in ACCEPTED.finditer(journal)]
+
+
+def files_changed_since(node: labctl.Node, marker: str) -> list[str]:
+    """Files under the system's configuration and data folders newer than marker."""
+    out = container_exec(
+        node.container, "find", "/etc", "/srv", "/home", "/usr", "/opt", "/root", "-xdev", "-newer", marker
+    )
+    return out.split()
