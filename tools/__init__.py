@@ -1,0 +1,1 @@
+"""Controller-side helpers: set-up, the collection installer, lock and docs generators."""
