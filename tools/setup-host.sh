@@ -5,11 +5,10 @@ set -euo pipefail
 
 packages=(
   podman runc       # lab and molecule containers (runc: see lab/containers.conf)
+  netavark iptables # the lab's networks (podman would otherwise fall back to CNI)
   mmdebstrap        # builds the lab image from Debian's packages
   openssh-client    # ssh and ssh-keygen for the lab's keys and the jump
 )
-# Drop the comments: only words that are package names remain.
-packages=($(printf '%s\n' "${packages[@]}"))
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -25,4 +24,4 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 echo "setup: installing ${missing[*]}"
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
