@@ -69,7 +69,7 @@ molecule: setup ## Every role's molecule scenario (podman, testinfra, idempotenc
 	@export LAB_IMAGE=$$($(LABCTL) image); \
 	for role in $(ROLES_WITH_SCENARIOS); do \
 	  echo "== molecule: $$role"; \
-	  (cd roles/$$role && molecule -c $(ROOT)/molecule/config.yml test); \
+	  (cd roles/$$role && MOLECULE_PLATFORM_NAME=molecule-$$role molecule -c $(ROOT)/molecule/config.yml test); \
 	done
 
 lab-test: setup ## site.yml through the bastion on a fresh lab, twice; error paths

@@ -11,6 +11,9 @@ out=${1:?usage: debian12.sh OUTPUT.tar}
 packages=(
   python3 openssh-server sudo systemd systemd-sysv dbus
   iproute2 procps tzdata
+  # Priority "important" packages that Debian's cloud image carries and the
+  # roles rely on being there, as on a real instance.
+  nftables cron logrotate
 )
 
 mmdebstrap --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" \
