@@ -19,7 +19,7 @@ export ANSIBLE_FORCE_COLOR := 0
 
 ROLES_WITH_SCENARIOS := $(patsubst roles/%/molecule/default/molecule.yml,%,$(wildcard roles/*/molecule/default/molecule.yml))
 
-.PHONY: help setup host venv collections lab lab-up lab-down clean test lint unit molecule lab-test bench lock-controller
+.PHONY: help setup host venv collections lab lab-up lab-down clean test lint unit molecule lab-test audit bench lock-controller
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ molecule: setup ## Every role's molecule scenario (podman, testinfra, idempotenc
 
 lab-test: setup ## site.yml through the bastion on a fresh lab, twice; error paths
 	pytest tests/lab
+
+audit: lab ## Lynis and ssh-audit figures for the lab server beside the unhardened image
+	$(PY) lab/audit.py
 
 bench: setup ## Converge and re-run timings of site.yml on the lab
 	$(PY) bench/bench_site.py
