@@ -78,3 +78,8 @@ def test_inventory_composes_the_connection_address(environment):
 @pytest.mark.parametrize("option", ["-o ProxyJump=", "-o ForwardAgent=no"])
 def test_analytics_server_is_reached_through_the_bastion_without_agent(option):
     assert option in load("group_vars/role_analytics_server.yml")["ansible_ssh_common_args"]
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_groups_come_from_the_environment_tag(environment):
+    assert {"key": "ec2_tags.Environment", "prefix": "env"} in ec2_inventory(environment)["keyed_groups"]
