@@ -110,3 +110,23 @@ def files_changed_since(node: labctl.Node, marker: str) -> list[str]:
         node.container, "find", "/etc", "/srv", "/home", "/usr", "/opt", "/root", "-xdev", "-newer", marker
     )
     return out.split()
+
+
+def ssh(
+    node: labctl.Node,
+    *command: str,
+    user: str = labctl.ADMIN_USER,
+    options: tuple[str, ...] = (),
+    jump: bool = True,
+    timeout: int = 30,
+) -> subprocess.CompletedProcess:
+    """A fresh ssh login to a lab node as a user would make it (through the bastion unless jump=False).
+
+    BatchMode makes every refusal an immediate error instead of a prompt.
+    """
+    target = f"{user}@{node.addresses[0][1]}"
+    cmd = ["ssh", "-F", str(labctl.STATE / "ssh_config"), "-o", "BatchMode=yes", "-o", "ControlMaster=no"]
+    if jump and node is not labctl.BASTION:
+        cmd += ["-J", f"{labctl.ADMIN_USER}@{labctl.BASTION.addresses[0][1]}"]
+    cmd += [*options, target, *command]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)

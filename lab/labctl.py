@@ -4,7 +4,9 @@
 The lab looks like production from Ansible's side:
 
 * ``alab-public``  (198.18.0.0/24): the controller (this machine) and the bastion.
-* ``alab-private`` (198.18.1.0/24, internal): the bastion and the analytics server.
+* ``alab-private`` (198.18.1.0/24): the bastion and the analytics server. Podman's
+  NAT on this machine stands in for the VPC's NAT instance, so the server's own
+  firewall is what closes its egress, as in production.
 * ``alab-bastion``: systemd + sshd on both networks, EC2 name ``nat-bastion``.
 * ``alab-analytics-server``: systemd + sshd on the private network only.
 * ``moto_server`` on 127.0.0.1 answering the EC2 API, seeded with a VPC, subnets,
@@ -63,8 +65,7 @@ BOOT_TIMEOUT = 90
 class Network:
     name: str
     subnet: str
-    gateway: str
-    internal: bool
+    gateway: str  # this machine's address on the network; also its DNS resolver
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,8 @@ class Node:
     addresses: tuple[tuple[str, str], ...]  # (network name, address), primary first
 
 
-PUBLIC = Network("alab-public", "198.18.0.0/24", "198.18.0.1", internal=False)
-PRIVATE = Network("alab-private", "198.18.1.0/24", "198.18.1.1", internal=True)
+PUBLIC = Network("alab-public", "198.18.0.0/24", "198.18.0.1")
+PRIVATE = Network("alab-private", "198.18.1.0/24", "198.18.1.1")
 NETWORKS = (PUBLIC, PRIVATE)
 
 BASTION = Node(
@@ -244,10 +245,7 @@ def env_lines() -> list[str]:
 
 def create_networks() -> None:
     for net in NETWORKS:
-        args = ["network", "create", "--label", LABEL, "--subnet", net.subnet, "--gateway", net.gateway]
-        if net.internal:
-            args.append("--internal")
-        podman(*args, net.name)
+        podman("network", "create", "--label", LABEL, "--subnet", net.subnet, "--gateway", net.gateway, net.name)
 
 
 def create_node(node: Node, image: str) -> None:

@@ -84,10 +84,6 @@ def test_server_is_on_the_private_network_only():
     assert networks_of(labctl.SERVER) == {labctl.PRIVATE.name}
 
 
-def test_private_network_is_internal_and_public_is_not():
-    assert (labctl.PRIVATE.internal, labctl.PUBLIC.internal) == (True, False)
-
-
 @pytest.mark.parametrize("setting", ["ForwardAgent no", "StrictHostKeyChecking yes", "IdentitiesOnly yes"])
 def test_ssh_config_keeps_the_jump_safe(setting):
     assert setting in [line.strip() for line in labctl.ssh_config_text().splitlines()]
