@@ -1,6 +1,6 @@
 """site.yml stops with one clear message, before any change, when it cannot run.
 
-These run first (file order) on the fresh, never provisioned lab server, so
+These run first (the files are numbered) on the fresh, never provisioned lab server, so
 "nothing changed" is a real claim: the server still lacks what site.yml adds.
 """
 
