@@ -45,8 +45,13 @@ STATE = Path(os.environ.get("LAB_STATE_DIR", ROOT / ".lab"))
 RECIPE = LAB_DIR / "image" / "debian12.sh"
 CONTAINERS_CONF = LAB_DIR / "containers.conf"
 
+# Containers and networks of the lab carry this label; `down` removes exactly those.
+# The image carries no label: containers inherit their image's labels, and
+# molecule's containers of the same image are not the lab's to remove.
 LABEL = "analytics-lab=1"
 IMAGE_REPO = "localhost/analytics-lab/debian12"
+# Settings `podman import` applies to the image; part of the image's cache key.
+IMAGE_CHANGES: tuple[str, ...] = ()
 
 MOTO_HOST = "127.0.0.1"
 MOTO_PORT = 5055  # inventory/lab.aws_ec2.yml names the same endpoint
@@ -124,13 +129,17 @@ def podman(*args: str, check: bool = True, capture: bool = True) -> subprocess.C
 
 
 def labelled(kind: str) -> list[str]:
-    """Names of podman objects (container, network, image) that carry the lab label."""
+    """Names of the lab's containers or networks (those with the lab label)."""
     if kind == "container":
         out = podman("ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}").stdout
-    elif kind == "network":
-        out = podman("network", "ls", "--filter", f"label={LABEL}", "--format", "{{.Name}}").stdout
     else:
-        out = podman("images", "--filter", f"label={LABEL}", "--format", "{{.Repository}}:{{.Tag}}").stdout
+        out = podman("network", "ls", "--filter", f"label={LABEL}", "--format", "{{.Name}}").stdout
+    return [line for line in out.split() if line]
+
+
+def lab_images() -> list[str]:
+    """Every tag of the lab image, current or built from an older recipe."""
+    out = podman("images", "--filter", f"reference={IMAGE_REPO}", "--format", "{{.Repository}}:{{.Tag}}").stdout
     return [line for line in out.split() if line]
 
 
@@ -138,7 +147,8 @@ def labelled(kind: str) -> list[str]:
 
 
 def recipe_digest(recipe: Path = RECIPE) -> str:
-    return hashlib.sha256(recipe.read_bytes()).hexdigest()[:12]
+    """The image's cache key: everything that shapes it, the recipe and the import settings."""
+    return hashlib.sha256(recipe.read_bytes() + json.dumps(IMAGE_CHANGES).encode()).hexdigest()[:12]
 
 
 def image_name() -> str:
@@ -156,9 +166,9 @@ def ensure_image() -> str:
         build = subprocess.run(["bash", str(RECIPE), str(tar)], capture_output=True, text=True, check=False)
         if build.returncode != 0:
             raise LabError(f"image recipe failed ({build.returncode}):\n{build.stderr[-3000:]}")
-        podman("import", "--change", f"LABEL {LABEL}", str(tar), name)
-    for old in labelled("image"):
-        if old != name and old.startswith(IMAGE_REPO + ":"):
+        podman("import", *(f"--change={change}" for change in IMAGE_CHANGES), str(tar), name)
+    for old in lab_images():
+        if old != name:
             podman("rmi", old, check=False)
     return name
 
@@ -172,6 +182,10 @@ def ensure_keys() -> None:
     client = STATE / "id_ed25519"
     if not client.exists():
         keygen(client, "ed25519", comment="analytics-lab admin")
+    # An analyst of the lab (inventory/group_vars/env_lab.yml lists her).
+    analyst = STATE / "analyst_ed25519"
+    if not analyst.exists():
+        keygen(analyst, "ed25519", comment="ada@analytics-lab")
     for node in NODES:
         for kind, bits in (("ed25519", None), ("rsa", 4096)):
             path = STATE / "hostkeys" / node.hostname / f"ssh_host_{kind}_key"
@@ -532,7 +546,7 @@ def remove_lab(keep_keys: bool) -> None:
 def cmd_down(args: argparse.Namespace) -> None:
     remove_lab(keep_keys=False)
     if args.images:
-        for image in labelled("image"):
+        for image in lab_images():
             podman("rmi", "--force", image, check=False)
     log("removed")
 

@@ -105,3 +105,8 @@ def test_env_keeps_multi_word_ssh_args_together():
 def test_env_endpoint_is_the_lab_inventory_endpoint():
     inventory = yaml.safe_load((ROOT / "inventory" / "lab.aws_ec2.yml").read_text())
     assert env_from_lines(labctl.env_lines())["AWS_ENDPOINT_URL"] == inventory["endpoint_url"]
+
+
+def test_the_image_does_not_carry_the_lab_label():
+    """Containers inherit their image's labels: a labelled image would make `down` remove molecule's containers."""
+    assert not any(labctl.LABEL.split("=")[0] in change for change in labctl.IMAGE_CHANGES)
