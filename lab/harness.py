@@ -84,8 +84,17 @@ def run_playbook(
         env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = control_dir
         cmd = ["ansible-playbook", "-i", LAB_INVENTORY, playbook, *args]
         start = time.monotonic()
+        # stdin from /dev/null: ansible-playbook refuses a non-blocking stdin, which an
+        # earlier ssh sharing the test runner's stdin may have left behind.
         proc = subprocess.run(
-            cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout
+            cmd,
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
         )
         seconds = time.monotonic() - start
         # Close the run's control masters so that they do not outlive the folder.
@@ -129,4 +138,4 @@ def ssh(
     if jump and node is not labctl.BASTION:
         cmd += ["-J", f"{labctl.ADMIN_USER}@{labctl.BASTION.addresses[0][1]}"]
     cmd += [*options, target, *command]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False)

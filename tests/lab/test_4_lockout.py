@@ -1,0 +1,83 @@
+"""A change that would cut Ansible off is reverted by the host itself, and the host stays reachable.
+
+Each test makes site.yml apply a setting that passes every validation but
+leaves the controller unable to open a new connection, then watches the
+host bring back what ran before, within the guard's bounded time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from lab import labctl
+from lab.harness import container_exec, lab_env, run_playbook, ssh
+
+GUARD_TIMEOUT = 60  # seconds: the shortest the firewall role accepts
+RECOVERY_BOUND = GUARD_TIMEOUT + 90  # the revert, plus TCP's retransmission back-off on stalled sessions
+OLD_CLIENT_KEX = "curve25519-sha256"  # what an OpenSSH client older than 8.5 can offer
+
+
+def eventually(check, bound: float, interval: float = 3.0) -> bool:
+    """Whether check() turns true within bound seconds (polled, bounded)."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return check()
+
+
+def ruleset_shape() -> str:
+    """The loaded ruleset without counters or dynamic set elements."""
+    return container_exec(labctl.SERVER.container, "nft", "--stateless", "--terse", "list", "ruleset")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def hardened_server():
+    run = run_playbook()
+    assert run.returncode == 0, run.output[-3000:]
+    yield
+    # Leave the server as site.yml makes it, whatever a test did.
+    assert run_playbook().returncode == 0
+
+
+def test_a_firewall_that_shuts_out_the_bastion_is_reverted():
+    before = ruleset_shape()
+    wrong_bastion = {"firewall_ssh_allowed_sources": ["198.18.1.99"], "firewall_lockout_guard_timeout": GUARD_TIMEOUT}
+    run = run_playbook("site.yml", "--extra-vars", json.dumps(wrong_bastion))
+    assert run.returncode != 0
+    assert "The new firewall settings cut Ansible off from analytics-server" in run.output
+    assert eventually(lambda: ssh(labctl.SERVER, "true").returncode == 0, RECOVERY_BOUND)
+    assert ruleset_shape() == before
+    assert "198.18.1.99" not in container_exec(labctl.SERVER.container, "cat", "/etc/nftables.conf")
+
+
+@pytest.fixture
+def sshd_relaxed_by_hand():
+    """Drift: someone re-allowed a classic key exchange so that an old client could log in."""
+    container_exec(
+        labctl.SERVER.container,
+        "sed", "-i", f"s/^KexAlgorithms .*/KexAlgorithms sntrup761x25519-sha512@openssh.com,{OLD_CLIENT_KEX}/",
+        "/etc/ssh/sshd_config",
+    )  # fmt: skip
+    container_exec(labctl.SERVER.container, "systemctl", "restart", "ssh")
+    return container_exec(labctl.SERVER.container, "cat", "/etc/ssh/sshd_config")
+
+
+def test_an_sshd_change_the_operators_client_cannot_follow_is_reverted(sshd_relaxed_by_hand):
+    old_client = ("-o", f"KexAlgorithms={OLD_CLIENT_KEX}")
+    assert ssh(labctl.SERVER, "true", options=old_client).returncode == 0
+    ssh_args = lab_env()["ANSIBLE_SSH_ARGS"] + " " + " ".join(old_client)
+    run = run_playbook(
+        "site.yml",
+        "--extra-vars",
+        json.dumps({"ssh_server_lockout_guard_timeout": GUARD_TIMEOUT}),
+        set_env={"ANSIBLE_SSH_ARGS": ssh_args},
+    )
+    assert run.returncode != 0
+    assert "The new ssh_server settings cut Ansible off from analytics-server" in run.output
+    assert eventually(lambda: ssh(labctl.SERVER, "true", options=old_client).returncode == 0, RECOVERY_BOUND)
+    assert container_exec(labctl.SERVER.container, "cat", "/etc/ssh/sshd_config") == sshd_relaxed_by_hand
