@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -161,7 +162,9 @@ def download_wheel(source: Path, cache: Path) -> Path:
         sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
         "--require-hashes", "--dest", str(cache), "--requirement", str(source),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    # The machine's pip configuration (extra indexes, find-links) plays no part.
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         raise CollectionError(f"pip could not fetch the wheel pinned in {source}:\n{proc.stderr.strip()}")
     pins = re.findall(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", source.read_text(), flags=re.M)

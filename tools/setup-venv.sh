@@ -31,6 +31,8 @@ echo "setup: creating .venv with $("$python" --version) from $lock"
 rm -rf .venv
 "$python" -m venv .venv
 # Only the lock, only with its hashes: a file that does not match is refused.
-.venv/bin/python -m pip install --quiet --require-hashes --no-deps --only-binary=:all: -r "$lock"
+# PIP_CONFIG_FILE=/dev/null: the machine's pip configuration (extra indexes,
+# find-links) plays no part; the files are those the lock was made from.
+PIP_CONFIG_FILE=/dev/null .venv/bin/python -m pip install --quiet --require-hashes --no-deps --only-binary=:all: -r "$lock"
 .venv/bin/python -m pip check >/dev/null
 echo "$digest" > "$stamp"
