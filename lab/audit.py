@@ -38,13 +38,7 @@ LYNIS_SHA256 = "9df0cedc27c4dd32478ad901103a0ac87efd9eedfd6ce313a70a650ae6883bb9
 CACHE = ROOT / ".cache" / "audit"
 WAIVERS = ROOT / "audit" / "lynis-waivers.yml"
 
-BASELINE = labctl.Node(
-    container="alab-audit-baseline",
-    hostname="unhardened",
-    role="audit-baseline",
-    instance_type="-",
-    addresses=((labctl.PRIVATE.name, "198.18.1.99"),),
-)
+BASELINE = labctl.extra_node("alab-audit-baseline", "unhardened", "198.18.1.99")
 
 
 @dataclass
@@ -170,14 +164,9 @@ def run_ssh_audit(target: str) -> tuple[list[str], list[str]]:
         raise SystemExit(f"audit: ssh-audit gave no report for {target}: {output}") from err
 
 
-def start_baseline(image: str) -> None:
+def start_baseline() -> None:
     """An unhardened container of the lab image, with Debian's default host keys."""
-    labctl.podman("rm", "--force", BASELINE.container, check=False)
-    network, address = BASELINE.addresses[0]
-    labctl.podman(
-        "run", "--detach", "--name", BASELINE.container, "--hostname", BASELINE.hostname,
-        "--label", labctl.LABEL, "--systemd=always", f"--network={network}:ip={address}", image, "/sbin/init",
-    )  # fmt: skip
+    labctl.run_extra(BASELINE, "/sbin/init", options=("--systemd=always",))
     labctl.podman("exec", BASELINE.container, "ssh-keygen", "-A")
     # sshd may have given up before the keys existed: clear its start limit.
     labctl.podman("exec", BASELINE.container, "systemctl", "reset-failed", "ssh", check=False)
@@ -234,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("audit: the lab is not up (" + "; ".join(problems) + "); run `make lab` first")
     waivers = load_waivers()
     deb = lynis_package()
-    start_baseline(labctl.image_name())
+    start_baseline()
     started = time.monotonic()
     try:
         baseline = audit(BASELINE, deb)

@@ -294,6 +294,21 @@ def create_node(node: Node, image: str) -> None:
     podman("exec", node.container, "sh", "-c", script)
 
 
+def extra_node(container: str, hostname: str, address: str) -> Node:
+    """A host of the private network that is neither bastion nor server (an auditor, a probe)."""
+    return Node(container, hostname, role="extra", instance_type="-", addresses=((PRIVATE.name, address),))
+
+
+def run_extra(node: Node, *command: str, options: tuple[str, ...] = ()) -> None:
+    """Start a labelled container of the lab image for an extra node, replacing an old one."""
+    podman("rm", "--force", node.container, check=False)
+    network, address = node.addresses[0]
+    podman(
+        "run", "--detach", "--name", node.container, "--hostname", node.hostname, "--label", LABEL,
+        f"--network={network}:ip={address}", *options, image_name(), *command,
+    )  # fmt: skip
+
+
 def wait_for_sshd(node: Node) -> None:
     deadline = time.monotonic() + BOOT_TIMEOUT
     while time.monotonic() < deadline:

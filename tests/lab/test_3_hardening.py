@@ -17,13 +17,7 @@ from lab.audit import run_ssh_audit
 from lab.harness import container_exec, run_playbook, ssh
 
 SERVER_ADDRESS = labctl.SERVER.addresses[0][1]
-PROBE = labctl.Node(
-    container="alab-probe",
-    hostname="probe",
-    role="probe",
-    instance_type="-",
-    addresses=((labctl.PRIVATE.name, "198.18.1.50"),),
-)
+PROBE = labctl.extra_node("alab-probe", "probe", "198.18.1.50")
 PROBE_ADDRESS = PROBE.addresses[0][1]
 PROBE_PORT = 8080
 CONNECT_TIMEOUT = 5  # seconds; every connection attempt below is bounded by it
@@ -38,13 +32,7 @@ def hardened_server():
 @pytest.fixture(scope="module")
 def probe():
     """A host on the private network that is not the bastion, listening on PROBE_PORT."""
-    network, address = PROBE.addresses[0]
-    labctl.podman("rm", "--force", PROBE.container, check=False)
-    labctl.podman(
-        "run", "--detach", "--name", PROBE.container, "--hostname", PROBE.hostname, "--label", labctl.LABEL,
-        f"--network={network}:ip={address}", labctl.image_name(),
-        "python3", "-m", "http.server", str(PROBE_PORT), "--bind", address,
-    )  # fmt: skip
+    labctl.run_extra(PROBE, "python3", "-m", "http.server", str(PROBE_PORT), "--bind", PROBE_ADDRESS)
     yield PROBE
     labctl.podman("rm", "--force", PROBE.container, check=False)
 
