@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Recipe of the lab's Debian 12 image: a minimal systemd host shaped like
-# Debian's cloud image (user "admin" with sudo, sshd, python3 for Ansible).
+# Debian's cloud image (user "admin" with sudo, sshd, python3 for Ansible,
+# the main, updates and security archives on deb.debian.org).
 # labctl.py tags the image with a hash of this file, so any edit here
 # rebuilds it; nothing else does.
 #
@@ -23,4 +24,7 @@ mmdebstrap --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" \
   --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
   --customize-hook=': > "$1/etc/machine-id"' \
   --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
-  bookworm "$out"
+  bookworm "$out" \
+  "deb http://deb.debian.org/debian bookworm main" \
+  "deb http://deb.debian.org/debian bookworm-updates main" \
+  "deb http://deb.debian.org/debian-security bookworm-security main"
