@@ -57,29 +57,34 @@ def test_readme_variables_table_is_up_to_date(role):
     )
 
 
-def test_role_docs_check_names_a_stale_readme(tmp_path, capsys):
-    role_dir = tmp_path / "demo"
+def demo_role(roles_dir: Path, options_yaml: str, readme_text: str) -> Path:
+    """A role "demo" under roles_dir with the given argument-spec options; returns its README."""
+    role_dir = roles_dir / "demo"
     (role_dir / "meta").mkdir(parents=True)
-    (role_dir / "meta" / "argument_specs.yml").write_text(
-        "argument_specs:\n  main:\n    options:\n      demo_port:\n"
-        "        type: int\n        default: 8080\n        description: Port to listen on.\n"
-    )
+    (role_dir / "meta" / "argument_specs.yml").write_text("argument_specs:\n  main:\n    options:\n" + options_yaml)
     readme = role_dir / "README.md"
-    readme.write_text("# demo\n\n<!-- BEGIN VARIABLES -->\nold table\n<!-- END VARIABLES -->\n")
+    readme.write_text(readme_text)
+    return readme
+
+
+def test_role_docs_check_names_a_stale_readme(tmp_path, capsys):
+    readme = demo_role(
+        tmp_path,
+        "      demo_port:\n        type: int\n        default: 8080\n        description: Port to listen on.\n",
+        "# demo\n\n<!-- BEGIN VARIABLES -->\nold table\n<!-- END VARIABLES -->\n",
+    )
     assert role_docs.main(["--check", f"--roles-dir={tmp_path}"]) == 1
     assert f"{readme} is out of date" in capsys.readouterr().err
     assert "old table" in readme.read_text()
 
 
 def test_role_docs_writes_the_table_between_the_markers(tmp_path):
-    role_dir = tmp_path / "demo"
-    (role_dir / "meta").mkdir(parents=True)
-    (role_dir / "meta" / "argument_specs.yml").write_text(
-        "argument_specs:\n  main:\n    options:\n      demo_ports:\n        type: list\n        elements: int\n"
-        "        default: [80, 443]\n        description: Ports | to open.\n"
+    readme = demo_role(
+        tmp_path,
+        "      demo_ports:\n        type: list\n        elements: int\n"
+        "        default: [80, 443]\n        description: Ports | to open.\n",
+        "# demo\n\n<!-- BEGIN VARIABLES -->\n<!-- END VARIABLES -->\n\nMore text.\n",
     )
-    readme = role_dir / "README.md"
-    readme.write_text("# demo\n\n<!-- BEGIN VARIABLES -->\n<!-- END VARIABLES -->\n\nMore text.\n")
     assert role_docs.main([f"--roles-dir={tmp_path}"]) == 0
     assert readme.read_text() == (
         "# demo\n\n<!-- BEGIN VARIABLES -->\n"
