@@ -107,6 +107,13 @@ def container_exec(container: str, *cmd: str, check: bool = True) -> str:
     return labctl.podman("exec", container, *cmd, check=check).stdout
 
 
+def tcp_connects(container: str, address: str, port: int, timeout: int = 5) -> bool:
+    """Whether a TCP connection from inside a container opens within timeout seconds."""
+    script = f"exec 3<>/dev/tcp/{address}/{port}"
+    proc = labctl.podman("exec", container, "timeout", str(timeout), "bash", "-c", script, check=False)
+    return proc.returncode == 0
+
+
 def accepted_logins(node: labctl.Node) -> list[tuple[str, str]]:
     """(user, source address) of every public-key login the node's sshd accepted."""
     journal = container_exec(node.container, "journalctl", "--no-pager", "-o", "cat", "-u", "ssh")

@@ -14,7 +14,7 @@ import pytest
 
 from lab import labctl
 from lab.audit import run_ssh_audit
-from lab.harness import container_exec, run_playbook, ssh
+from lab.harness import container_exec, run_playbook, ssh, tcp_connects
 
 SERVER_ADDRESS = labctl.SERVER.addresses[0][1]
 PROBE = labctl.extra_node("alab-probe", "probe", "198.18.1.50")
@@ -37,22 +37,15 @@ def probe():
     labctl.podman("rm", "--force", PROBE.container, check=False)
 
 
-def tcp_connects(container: str, address: str, port: int) -> bool:
-    """Whether a TCP connection from inside a container succeeds within CONNECT_TIMEOUT."""
-    script = f"exec 3<>/dev/tcp/{address}/{port}"
-    proc = labctl.podman("exec", container, "timeout", str(CONNECT_TIMEOUT), "bash", "-c", script, check=False)
-    return proc.returncode == 0
-
-
 # --------------------------------------------------------------------------- who may connect
 
 
 def test_the_bastion_reaches_the_servers_ssh_port():
-    assert tcp_connects(labctl.BASTION.container, SERVER_ADDRESS, 22)
+    assert tcp_connects(labctl.BASTION.container, SERVER_ADDRESS, 22, CONNECT_TIMEOUT)
 
 
 def test_another_host_on_the_private_network_cannot_reach_ssh(probe):
-    assert not tcp_connects(probe.container, SERVER_ADDRESS, 22)
+    assert not tcp_connects(probe.container, SERVER_ADDRESS, 22, CONNECT_TIMEOUT)
 
 
 def test_the_controller_cannot_reach_ssh_without_the_bastion():
@@ -140,11 +133,11 @@ def test_agent_forwarding_to_the_server_is_refused(tmp_path):
 
 
 def test_the_probe_listener_answers_an_unfirewalled_host(probe):
-    assert tcp_connects(labctl.BASTION.container, PROBE_ADDRESS, PROBE_PORT)
+    assert tcp_connects(labctl.BASTION.container, PROBE_ADDRESS, PROBE_PORT, CONNECT_TIMEOUT)
 
 
 def test_an_outbound_connection_from_the_server_fails_within_the_bound(probe):
-    assert not tcp_connects(labctl.SERVER.container, PROBE_ADDRESS, PROBE_PORT)
+    assert not tcp_connects(labctl.SERVER.container, PROBE_ADDRESS, PROBE_PORT, CONNECT_TIMEOUT)
 
 
 # --------------------------------------------------------------------------- what the auditor says

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from lab import labctl
-from lab.harness import container_exec, run_playbook
+from lab.harness import container_exec, run_playbook, tcp_connects
 
 MIRROR = "deb.debian.org"
 
@@ -19,9 +19,7 @@ def window_elements() -> str:
 
 def mirror_reachable() -> bool:
     """Whether the server can open a connection to the mirror (bounded to 5 s)."""
-    script = f"exec 3<>/dev/tcp/{MIRROR}/80"
-    proc = labctl.podman("exec", labctl.SERVER.container, "timeout", "5", "bash", "-c", script, check=False)
-    return proc.returncode == 0
+    return tcp_connects(labctl.SERVER.container, MIRROR, 80)
 
 
 @pytest.fixture(scope="module", autouse=True)
