@@ -19,7 +19,8 @@ export ANSIBLE_FORCE_COLOR := 0
 
 ROLES_WITH_SCENARIOS := $(patsubst roles/%/molecule/default/molecule.yml,%,$(wildcard roles/*/molecule/default/molecule.yml))
 
-.PHONY: help setup host venv collections lab lab-up lab-down clean test lint unit molecule lab-test audit bench lock-controller
+.PHONY: help setup host venv collections lab lab-up lab-down clean test lint unit molecule lab-test audit bench lock-controller \
+	lock lock-check lock-review
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -54,7 +55,7 @@ clean: lab-down ## Also remove the lab image, .venv, collections and caches
 
 # ------------------------------------------------------------------ tests
 
-test: setup lint unit molecule lab-test ## The whole suite: lint, unit, molecule, lab
+test: setup lint lock-check unit molecule lab-test ## The whole suite: lint, lock-check, unit, molecule, lab
 
 lint: setup ## ansible-lint (production profile), yamllint, ruff
 	ansible-lint
@@ -85,3 +86,24 @@ bench: setup ## Converge and re-run timings of site.yml on the lab
 
 lock-controller: venv ## Regenerate requirements/*.txt from the .in files
 	@tools/lock-controller.sh
+
+# The analysts' lock: python-env/{requirements.in,pylock.toml,approvals.toml}.
+COOLDOWN_DAYS ?= 7
+BASE ?= $(shell git rev-parse --verify --quiet origin/main >/dev/null && echo origin/main || echo HEAD)
+LOCKCTL := $(PY) tools/lockctl.py
+UV := $(ROOT)/.cache/lock-tools/bin/uv
+
+lock: venv $(UV) ## Regenerate python-env/pylock.toml (COOLDOWN_DAYS=7; UPGRADE=1 for newest versions)
+	@$(LOCKCTL) lock --cooldown-days $(COOLDOWN_DAYS) $(if $(UPGRADE),--upgrade)
+
+lock-check: venv ## Is python-env/pylock.toml acceptable? Offline; part of make test
+	@$(LOCKCTL) check --cooldown-days $(COOLDOWN_DAYS)
+
+lock-review: venv ## Markdown report of the lock against BASE (default origin/main, else HEAD)
+	@$(LOCKCTL) review --base $(BASE) --cooldown-days $(COOLDOWN_DAYS)
+
+# uv, hash-pinned, in a throwaway folder: as tools/lock-controller.sh gets it.
+$(UV):
+	$(PY) -m venv $(ROOT)/.cache/lock-tools
+	PIP_CONFIG_FILE=/dev/null $(ROOT)/.cache/lock-tools/bin/python -m pip install --quiet --require-hashes --no-deps \
+	  -r requirements/lock-tools.txt
