@@ -50,7 +50,7 @@ def server_proposal(host):
     out = host.run(f"{SSH} -vv -o PreferredAuthentications=none admin@127.0.0.1 true").stderr
     lines = out.split("peer server KEXINIT proposal", 1)[1].splitlines()
     proposal = {}
-    for line in lines[1:7]:
+    for line in lines[1:9]:
         name, _, values = line.removeprefix("debug2: ").partition(": ")
         proposal[name] = [v for v in values.split(",") if not v.startswith(KEX_MARKERS)]
     return proposal
@@ -142,6 +142,20 @@ def test_agent_is_not_forwarded(host):
 @pytest.mark.parametrize("kind", list(HARDENED))
 def test_server_offers_only_hardened_algorithms(server_proposal, kind):
     assert server_proposal[kind] == HARDENED[kind]
+
+
+def test_server_refuses_compression(host, server_proposal):
+    """A client asking for compression is offered none (Compression no)."""
+    assert server_proposal["compression ctos"] == ["none"]
+    out = host.run(f"{SSH} -vv -o Compression=yes -i {HOMES['admin']}/.ssh/id_ed25519 admin@127.0.0.1 true")
+    assert out.rc == 0, out.stderr
+    assert "compression: none" in out.stderr
+
+
+def test_tcp_keepalives_are_left_to_the_encrypted_probes(host):
+    settings = host.check_output("sshd -T -C user=admin,host=localhost,addr=127.0.0.1").splitlines()
+    assert "tcpkeepalive no" in settings
+    assert "clientaliveinterval 300" in settings
 
 
 def test_moduli_has_none_under_3071_bits(host):
