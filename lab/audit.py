@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -50,6 +51,8 @@ class Findings:
     lynis_suggestions: list[tuple[str, str]] = field(default_factory=list)  # (ID, text)
     ssh_fail: list[str] = field(default_factory=list)
     ssh_warn: list[str] = field(default_factory=list)
+    # Test ID -> (points earned, points possible), for the tests that award points.
+    lynis_points: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- parsing (pure)
@@ -71,6 +74,42 @@ def parse_lynis_report(report: str) -> tuple[int, list[str], list[tuple[str, str
             else:
                 suggestions.append((test_id, text))
     return index, warnings, suggestions
+
+
+def parse_lynis_points(log: str) -> dict[str, tuple[int, int]]:
+    """Points earned and possible per test, from Lynis's log (the report has only the total)."""
+    points: dict[str, list[int]] = {}
+    test_id = "?"
+    for line in log.splitlines():
+        if match := re.search(r"Performing test ID (\S+)", line):
+            test_id = match.group(1)
+        elif match := re.search(r"partial number of hardening points \((\d+) of (\d+)\)", line):
+            earned, possible = int(match.group(1)), int(match.group(2))
+        elif match := re.search(r"maximum number of hardening points for this item \((\d+)\)", line):
+            earned = possible = int(match.group(1))
+        else:
+            continue
+        if "hardening points" in line:
+            total = points.setdefault(test_id, [0, 0])
+            total[0] += earned
+            total[1] += possible
+    return {test_id: (earned, possible) for test_id, (earned, possible) in points.items()}
+
+
+def waiver_for(test_id: str, text: str, waivers: dict[str, str]) -> str | None:
+    """The reason a suggestion is waived, or None.
+
+    A waiver names a test ID, or a test ID and the option its suggestion is about
+    ("SSH-7408:MaxSessions" waives "Consider hardening SSH configuration
+    (MaxSessions (set 4 to 2))" and nothing else of SSH-7408).
+    """
+    if test_id in waivers:
+        return waivers[test_id]
+    for key, reason in waivers.items():
+        waived_id, _, option = key.partition(":")
+        if option and waived_id == test_id and f"({option} " in text:
+            return reason
+    return None
 
 
 def parse_ssh_audit(report: dict) -> tuple[list[str], list[str]]:
@@ -122,8 +161,8 @@ def lynis_package() -> Path:
     return deb
 
 
-def run_lynis(node: labctl.Node, deb: Path) -> tuple[int, list[str], list[tuple[str, str]]]:
-    """Install Lynis for one run on the node, audit, and purge it again."""
+def run_lynis(node: labctl.Node, deb: Path) -> tuple[str, str]:
+    """Install Lynis for one run on the node, audit, and purge it again: its report and log."""
     name = node.container
     labctl.podman("cp", str(deb), f"{name}:/root/{LYNIS_DEB}")
     try:
@@ -133,12 +172,13 @@ def run_lynis(node: labctl.Node, deb: Path) -> tuple[int, list[str], list[tuple[
             "--report-file", "/root/lynis-report.dat", "--logfile", "/root/lynis.log",
         )  # fmt: skip
         report = labctl.podman("exec", name, "cat", "/root/lynis-report.dat").stdout
+        log = labctl.podman("exec", name, "cat", "/root/lynis.log").stdout
     finally:
         labctl.podman("exec", name, "dpkg", "--purge", "lynis", check=False)
         labctl.podman(
             "exec", name, "rm", "-f", f"/root/{LYNIS_DEB}", "/root/lynis-report.dat", "/root/lynis.log", check=False
         )
-    return parse_lynis_report(report)
+    return report, log
 
 
 def run_ssh_audit(target: str) -> tuple[list[str], list[str]]:
@@ -176,7 +216,9 @@ def start_baseline() -> None:
 
 def audit(node: labctl.Node, deb: Path) -> Findings:
     findings = Findings()
-    findings.lynis_index, findings.lynis_warnings, findings.lynis_suggestions = run_lynis(node, deb)
+    report, log = run_lynis(node, deb)
+    findings.lynis_index, findings.lynis_warnings, findings.lynis_suggestions = parse_lynis_report(report)
+    findings.lynis_points = parse_lynis_points(log)
     findings.ssh_fail, findings.ssh_warn = run_ssh_audit(node.addresses[0][1])
     return findings
 
@@ -185,8 +227,10 @@ def audit(node: labctl.Node, deb: Path) -> Findings:
 
 
 def report(server: Findings, baseline: Findings, waivers: dict[str, str]) -> str:
-    open_suggestions = [(i, t) for i, t in server.lynis_suggestions if i not in waivers]
-    waived = [(i, t) for i, t in server.lynis_suggestions if i in waivers]
+    open_suggestions = [(i, t) for i, t in server.lynis_suggestions if waiver_for(i, t, waivers) is None]
+    waived = [(i, t, waiver_for(i, t, waivers)) for i, t in server.lynis_suggestions]
+    waived = [(i, t, reason) for i, t, reason in waived if reason is not None]
+    short = unearned_points(server, waivers)
     rows = [
         ("Lynis hardening index", baseline.lynis_index, server.lynis_index),
         ("Lynis warnings", len(baseline.lynis_warnings), len(server.lynis_warnings)),
@@ -200,7 +244,11 @@ def report(server: Findings, baseline: Findings, waivers: dict[str, str]) -> str
     sections = [
         ("Lynis warnings", server.lynis_warnings),
         ("Lynis suggestions, open", [f"{i} {t}" for i, t in open_suggestions]),
-        ("Lynis suggestions, waived (audit/lynis-waivers.yml)", [f"{i} {t} -- {waivers[i]}" for i, t in waived]),
+        ("Lynis suggestions, waived (audit/lynis-waivers.yml)", [f"{i} {t} -- {r}" for i, t, r in waived]),
+        (
+            "Lynis points not earned (test: earned/possible, why)",
+            [f"{i}: {earned}/{possible} -- {why}" for i, earned, possible, why in short],
+        ),
         ("ssh-audit failures", server.ssh_fail),
         ("ssh-audit warnings", server.ssh_warn),
     ]
@@ -212,6 +260,21 @@ def report(server: Findings, baseline: Findings, waivers: dict[str, str]) -> str
         f"ssh_audit_fail={len(server.ssh_fail)} ssh_audit_warn={len(server.ssh_warn)}",
     ]
     return "\n".join(lines)
+
+
+def unearned_points(findings: Findings, waivers: dict[str, str]) -> list[tuple[str, int, int, str]]:
+    """Each test that gave fewer points than it could, with the waiver that explains it.
+
+    "open" marks a test without a waiver: points lost that nobody has explained.
+    """
+    short = []
+    for test_id, (earned, possible) in sorted(findings.lynis_points.items()):
+        if earned < possible:
+            reasons = {waiver_for(i, t, waivers) for i, t in findings.lynis_suggestions if i == test_id}
+            reasons.discard(None)
+            reason = waivers.get(test_id) or "; ".join(sorted(reasons)) or "open"
+            short.append((test_id, earned, possible, reason.split(". ")[0]))
+    return short
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -67,3 +67,47 @@ def test_a_waiver_without_a_reason_is_refused(tmp_path):
     waivers.write_text("waivers:\n  FILE-6310: ''\n  LYNIS: pinned on purpose\n")
     with pytest.raises(SystemExit, match="FILE-6310"):
         audit.load_waivers(waivers)
+
+
+# Lines as Lynis 3.0.8 logs them (the "Currently having" totals cut off).
+LYNIS_LOG = """\
+2026-11-28 00:53:43 Performing test ID USB-1000 (Check if USB storage is disabled)
+2026-11-28 00:53:43 Hardening: assigned maximum number of hardening points for this item (3)
+2026-11-28 00:53:43 Performing test ID USB-3000 (Check for presence of USBGuard)
+2026-11-28 00:53:43 Hardening: assigned partial number of hardening points (0 of 8)
+2026-11-28 00:54:01 Performing test ID SSH-7408 (Check SSH specific defined options)
+2026-11-28 00:54:01 Hardening: assigned maximum number of hardening points for this item (3)
+2026-11-28 00:54:01 Hardening: assigned partial number of hardening points (1 of 3)
+2026-11-28 00:54:02 Performing test ID SSH-7440 (Check OpenSSH option: AllowUsers and AllowGroups)
+"""
+
+
+def test_lynis_log_gives_points_per_test_summed_over_its_items():
+    assert audit.parse_lynis_points(LYNIS_LOG) == {"USB-1000": (3, 3), "USB-3000": (0, 8), "SSH-7408": (4, 6)}
+
+
+@pytest.mark.parametrize(
+    ("test_id", "text", "expected"),
+    [
+        ("FILE-6310", "place /home on a separate partition", "whole test"),
+        ("SSH-7408", "Consider hardening SSH configuration (MaxSessions (set 4 to 2))", "one option"),
+        ("SSH-7408", "Consider hardening SSH configuration (Compression (set YES to NO))", None),
+        ("SSH-7440", "Consider hardening SSH configuration (MaxSessions (set 4 to 2))", None),
+    ],
+)
+def test_a_waiver_names_a_whole_test_or_one_option_of_it(test_id, text, expected):
+    waivers = {"FILE-6310": "whole test", "SSH-7408:MaxSessions": "one option"}
+    assert audit.waiver_for(test_id, text, waivers) == expected
+
+
+def test_points_not_earned_are_listed_with_their_reason_or_as_open():
+    findings = audit.Findings(
+        lynis_points={"USB-1000": (3, 3), "USB-3000": (0, 8), "SSH-7408": (4, 6), "KRNL-6000": (15, 33)},
+        lynis_suggestions=[("SSH-7408", "Consider hardening SSH configuration (Port (set 22 to ))")],
+    )
+    waivers = {"USB-3000": "No USB bus. Really.", "SSH-7408:Port": "Port 22 on purpose"}
+    assert audit.unearned_points(findings, waivers) == [
+        ("KRNL-6000", 15, 33, "open"),
+        ("SSH-7408", 4, 6, "Port 22 on purpose"),
+        ("USB-3000", 0, 8, "No USB bus"),
+    ]
