@@ -9,6 +9,9 @@ The lab looks like production from Ansible's side:
   firewall is what closes its egress, as in production.
 * ``alab-bastion``: systemd + sshd on both networks, EC2 name ``nat-bastion``.
 * ``alab-analytics-server``: systemd + sshd on the private network only.
+* ``alab-mirror`` (198.18.1.30:8080): the wheel mirror, a static web server for
+  ``.lab/mirror`` (an S3 bucket in production); the server reaches it only while
+  an egress window is open.
 * ``moto_server`` on 127.0.0.1 answering the EC2 API, seeded with a VPC, subnets,
   security groups and two instances tagged exactly as production tags them,
   whose private addresses are the containers' addresses.
@@ -101,6 +104,26 @@ SERVER = Node(
     addresses=((PRIVATE.name, "198.18.1.20"),),
 )
 NODES = (BASTION, SERVER)
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """The wheel mirror: a static web server on the private network (an S3 bucket in production).
+
+    It serves STATE/mirror read-only; tools/wheel_mirror.py fills that folder from the lock.
+    """
+
+    container: str
+    address: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+
+MIRROR = Mirror(container="alab-mirror", address="198.18.1.30", port=8080)
+MIRROR_DIR = STATE / "mirror"
 
 
 class LabError(RuntimeError):
@@ -309,6 +332,18 @@ def run_extra(node: Node, *command: str, options: tuple[str, ...] = ()) -> None:
     )  # fmt: skip
 
 
+def start_mirror() -> None:
+    """The wheel mirror's web server; its access log (podman logs) shows what the server fetched."""
+    MIRROR_DIR.mkdir(parents=True, exist_ok=True)
+    podman("rm", "--force", MIRROR.container, check=False)
+    podman(
+        "run", "--detach", "--name", MIRROR.container, "--hostname", "wheel-mirror", "--label", LABEL,
+        f"--network={PRIVATE.name}:ip={MIRROR.address}", "--volume", f"{MIRROR_DIR}:/srv/mirror:ro",
+        image_name(), "python3", "-m", "http.server", str(MIRROR.port), "--bind", MIRROR.address,
+        "--directory", "/srv/mirror",
+    )  # fmt: skip
+
+
 def wait_for_sshd(node: Node) -> None:
     deadline = time.monotonic() + BOOT_TIMEOUT
     while time.monotonic() < deadline:
@@ -513,6 +548,8 @@ def healthy(image: str) -> list[str]:
             used = podman("inspect", "--format", "{{.ImageName}}", node.container).stdout.strip()
             if used != image:
                 problems.append(f"{node.container} runs {used}, not {image}")
+    if not node_running(MIRROR):
+        problems.append(f"{MIRROR.container} is not running")
     if not moto_pid():
         problems.append("moto_server is not running")
     elif seeded_instances() != len(NODES):
@@ -536,6 +573,7 @@ def cmd_up(args: argparse.Namespace) -> None:
         create_networks()
         for node in NODES:
             create_node(node, image)
+        start_mirror()
         for node in NODES:
             wait_for_sshd(node)
         start_moto()

@@ -6,12 +6,37 @@ These run first (the files are numbered) on the fresh, never provisioned lab ser
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+
 import pytest
 
 from lab import labctl
 from lab.harness import container_exec, files_changed_since, run_playbook
 
 MARKER = "/run/preflight-marker"
+SMALL_LOCK = labctl.ROOT / "tests" / "data" / "locks" / "small"
+VCS_PACKAGE = """
+[[packages]]
+name = "evil"
+version = "1.0"
+vcs = { type = "git", url = "https://git.example.invalid/evil.git", commit-id = "0123456789abcdef" }
+"""
+
+
+def without_six_hash(lock: str, approvals: str) -> tuple[str, str]:
+    return re.sub(
+        r'(six-1\.17\.0-py2\.py3-none-any\.whl",[^\n]*?), hashes = \{ sha256 = "[0-9a-f]+" \}', r"\1", lock
+    ), approvals
+
+
+def without_idna_approval(lock: str, approvals: str) -> tuple[str, str]:
+    return lock, re.sub(r"\[packages\.idna\]\n(.+\n)+", "", approvals)
+
+
+def with_vcs_package(lock: str, approvals: str) -> tuple[str, str]:
+    return lock + VCS_PACKAGE, approvals + '\n[packages.evil]\napproved_by = "someone"\nreason = "a test"\n'
 
 
 @pytest.fixture
@@ -62,4 +87,26 @@ def test_an_unreachable_bastion_stops_the_run(unprovisioned_server):
         labctl.wait_for_sshd(labctl.BASTION)
     assert run.returncode != 0
     assert "The bastion nat-bastion (198.18.0.10:22) does not answer SSH" in run.output
+    assert "Nothing was changed" in run.output
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (without_six_hash, "six 1.17.0: file six-1.17.0-py2.py3-none-any.whl has no sha256 hash"),
+        (without_idna_approval, "idna 3.20: is in the lock but not approved"),
+        (with_vcs_package, "evil 1.0: comes from a direct source (vcs https://git.example.invalid/evil.git)"),
+    ],
+)
+def test_an_unacceptable_lock_stops_the_run(unprovisioned_server, tmp_path, spoil, message):
+    shutil.copytree(SMALL_LOCK, tmp_path / "lock")
+    lock, approvals = tmp_path / "lock" / "pylock.toml", tmp_path / "lock" / "approvals.toml"
+    spoiled_lock, spoiled_approvals = spoil(lock.read_text(), approvals.read_text())
+    assert (spoiled_lock, spoiled_approvals) != (lock.read_text(), approvals.read_text()), "the spoiler changed nothing"
+    lock.write_text(spoiled_lock)
+    approvals.write_text(spoiled_approvals)
+    run = run_playbook("site.yml", "--extra-vars", json.dumps({"python_env_lock": str(lock)}))
+    assert run.returncode != 0
+    assert f"The lock {lock} is not acceptable" in run.output
+    assert message in run.output
     assert "Nothing was changed" in run.output
