@@ -81,3 +81,18 @@ def test_an_sshd_change_the_operators_client_cannot_follow_is_reverted(sshd_rela
     assert "The new ssh_server settings cut Ansible off from analytics-server" in run.output
     assert eventually(lambda: ssh(labctl.SERVER, "true", options=old_client).returncode == 0, RECOVERY_BOUND)
     assert container_exec(labctl.SERVER.container, "cat", "/etc/ssh/sshd_config") == sshd_relaxed_by_hand
+
+
+def test_a_revert_an_earlier_run_left_armed_is_cancelled_by_the_next_run():
+    # What a run that died between arming its guard and confirming leaves behind.
+    stale = "lockout-guard-firewall"
+    container_exec(
+        labctl.SERVER.container,
+        "systemd-run", f"--unit={stale}", "--on-active=600", "/bin/sh", "-c", "touch /run/stale-revert-ran",
+    )  # fmt: skip
+    assert container_exec(labctl.SERVER.container, "systemctl", "is-active", f"{stale}.timer").strip() == "active"
+    run = run_playbook()
+    assert run.returncode == 0, run.output[-3000:]
+    assert f"Cancelled {stale}.timer" in run.output
+    state = container_exec(labctl.SERVER.container, "systemctl", "is-active", f"{stale}.timer", check=False)
+    assert state.strip() == "inactive"
