@@ -19,7 +19,7 @@ export ANSIBLE_FORCE_COLOR := 0
 
 ROLES_WITH_SCENARIOS := $(patsubst roles/%/molecule/default/molecule.yml,%,$(wildcard roles/*/molecule/default/molecule.yml))
 
-.PHONY: help setup host venv collections lab lab-up lab-down clean test lint unit molecule lab-test audit bench lock-controller \
+.PHONY: help setup host venv collections lab lab-up lab-down clean test lint unit molecule lab-test audit bench bench-env lock-controller \
 	lock lock-check lock-review
 
 help: ## List the targets
@@ -107,3 +107,6 @@ $(UV):
 	$(PY) -m venv $(ROOT)/.cache/lock-tools
 	PIP_CONFIG_FILE=/dev/null $(ROOT)/.cache/lock-tools/bin/python -m pip install --quiet --require-hashes --no-deps \
 	  -r requirements/lock-tools.txt
+
+bench-env: setup $(UV) ## The environment's build beside uv's, and a no-op run, on the lab (LOCK=path)
+	$(PY) bench/bench_env.py
