@@ -13,6 +13,7 @@ import shlex
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +102,16 @@ def run_playbook(
         for socket_path in Path(control_dir).iterdir():
             subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={socket_path}", "lab"], capture_output=True)
     return Run(proc.returncode, proc.stdout, seconds)
+
+
+def eventually(check: Callable[[], bool], bound: float, interval: float = 3.0) -> bool:
+    """Whether check() turns true within bound seconds (polled, bounded)."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return check()
 
 
 def container_exec(container: str, *cmd: str, check: bool = True) -> str:

@@ -8,26 +8,15 @@ host bring back what ran before, within the guard's bounded time.
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from lab import labctl
-from lab.harness import container_exec, lab_env, run_playbook, ssh
+from lab.harness import container_exec, eventually, lab_env, run_playbook, ssh
 
 GUARD_TIMEOUT = 60  # seconds: the shortest the firewall role accepts
 RECOVERY_BOUND = GUARD_TIMEOUT + 90  # the revert, plus TCP's retransmission back-off on stalled sessions
 OLD_CLIENT_KEX = "curve25519-sha256"  # what an OpenSSH client older than 8.5 can offer
-
-
-def eventually(check, bound: float, interval: float = 3.0) -> bool:
-    """Whether check() turns true within bound seconds (polled, bounded)."""
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(interval)
-    return check()
 
 
 def ruleset_shape() -> str:

@@ -13,15 +13,13 @@ import re
 import signal
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from lab import labctl
-from lab.harness import LAB_INVENTORY, ROOT, container_exec, lab_env, run_playbook
+from lab.harness import LAB_INVENTORY, ROOT, container_exec, eventually, lab_env, run_playbook
 
 GROUP = f"{labctl.SERVER.hostname}-egress-window"
 # Any address works: moto does not filter, and the host's element is what is checked.
@@ -82,16 +80,6 @@ def rule_expiry() -> datetime:
     match = DESCRIPTION.match(rules[0][3])
     assert match, rules[0][3]
     return datetime.strptime(match[1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 1.0) -> bool:
-    """Whether condition() became true within timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 def process_tree(pid: int) -> list[int]:
@@ -206,7 +194,7 @@ def test_a_killed_controller_leaves_a_window_that_closes_on_the_host_and_by_egre
                 stderr=subprocess.STDOUT,
             )
             try:
-                opened = wait_until(lambda: bool(window_rules()) and ELEMENT in window_elements(), timeout=240)
+                opened = eventually(lambda: bool(window_rules()) and ELEMENT in window_elements(), 240, interval=1.0)
             finally:
                 kill_tree(run.pid)
                 run.wait(timeout=30)
@@ -219,7 +207,7 @@ def test_a_killed_controller_leaves_a_window_that_closes_on_the_host_and_by_egre
 
     # Nothing closed the window after the kill: the rule stays, the host closes its side by itself.
     expiry = rule_expiry()
-    assert wait_until(lambda: ELEMENT not in window_elements(), timeout=60 + 30), window_elements()
+    assert eventually(lambda: ELEMENT not in window_elements(), 60 + 30, interval=1.0), window_elements()
     assert expiry < datetime.now(UTC)
     assert rule_expiry() == expiry
 
