@@ -345,6 +345,30 @@ def _tamper_message(name: str, got: str, want: str) -> str:
     )
 
 
+def _check_held(
+    files: list[MirrorFile], report: Report, held: Callable[[MirrorFile], tuple[str, str | None] | None]
+) -> set[str]:
+    """Check every file the mirror already holds, before anything changes; the names it may keep.
+
+    held(file) is None when the mirror lacks the file, else where it is and the sha256
+    it holds when that is not the lock's (None when it is). Any such file stops the
+    sync, all of them named at once, and none is overwritten.
+    """
+    refused = []
+    for file in files:
+        found = held(file)
+        if found is None:
+            continue
+        where, mismatch = found
+        if mismatch is None:
+            report.kept.append(file.filename)
+        else:
+            refused.append(_tamper_message(where, mismatch, file.sha256))
+    if refused:
+        raise RefusedFile("\n".join(refused))
+    return set(report.kept)
+
+
 def _directory_extras(dest: Path, files: list[MirrorFile]) -> list[Path]:
     """Files in ``files/`` and project pages in ``simple/`` that the lock does not name."""
     names = {file.filename for file in files}
@@ -359,19 +383,15 @@ def sync_directory(lock: pylock.Lock, dest: Path, cache: Path = DEFAULT_CACHE, *
     dest = Path(dest)
     report = Report(str(dest))
     files = mirror_files(lock, report)
-    refused = []
-    for file in files:  # every present file is checked before anything changes
-        path = dest / FILES / file.filename
-        if path.is_file():
-            got = hash_file(path).sha256
-            if got == file.sha256:
-                report.kept.append(file.filename)
-            else:
-                refused.append(_tamper_message(str(path), got, file.sha256))
-    if refused:
-        raise RefusedFile("\n".join(refused))
 
-    kept = set(report.kept)
+    def held(file: MirrorFile) -> tuple[str, str | None] | None:
+        path = dest / FILES / file.filename
+        if not path.is_file():
+            return None
+        got = hash_file(path).sha256
+        return str(path), None if got == file.sha256 else got
+
+    kept = _check_held(files, report, held)
     for file in files:
         report.files += 1
         report.size += file.size or 0
@@ -550,19 +570,14 @@ def sync_s3(
     try:
         _check_bucket(client, bucket)
         listing = _list_objects(client, bucket, prefix)
-        refused = []
-        for file in files:
-            key = _key(prefix, f"{FILES}/{file.filename}")
-            if key in listing:
-                got = _s3_state(client, bucket, key, file, listing[key]["Size"])
-                if got is None:
-                    report.kept.append(file.filename)
-                else:
-                    refused.append(_tamper_message(f"s3://{bucket}/{key}", got, file.sha256))
-        if refused:
-            raise RefusedFile("\n".join(refused))
 
-        kept = set(report.kept)
+        def held(file: MirrorFile) -> tuple[str, str | None] | None:
+            key = _key(prefix, f"{FILES}/{file.filename}")
+            if key not in listing:
+                return None
+            return f"s3://{bucket}/{key}", _s3_state(client, bucket, key, file, listing[key]["Size"])
+
+        kept = _check_held(files, report, held)
         for file in files:
             report.files += 1
             report.size += file.size or 0
