@@ -139,6 +139,25 @@ def files_changed_since(node: labctl.Node, marker: str) -> list[str]:
     return out.split()
 
 
+# The lab's analyst (inventory/group_vars/env_lab.yml) and the key `make lab` made for her.
+ANALYST = "ada"
+ANALYST_KEY = labctl.STATE / "analyst_ed25519"
+
+
+def analyst_ssh_command(*args: str, jump: bool = True) -> list[str]:
+    """ssh as the analyst with her key only; through the bastion as herself unless jump=False.
+
+    The jump is a ProxyCommand running `ssh -W` as the analyst, as her own ssh
+    would make it (-J would log in to the bastion with the lab's admin key).
+    """
+    config = labctl.STATE / "ssh_config"
+    options = ["-F", str(config), "-i", str(ANALYST_KEY), "-o", "BatchMode=yes"]
+    if jump:
+        bastion = labctl.BASTION.addresses[0][1]
+        options += ["-o", f"ProxyCommand=ssh {' '.join(options)} -W %h:%p {ANALYST}@{bastion}"]
+    return ["ssh", *options, *args]
+
+
 def ssh(
     node: labctl.Node,
     *command: str,

@@ -12,25 +12,22 @@ import subprocess
 import pytest
 
 from lab import labctl
-from lab.harness import run_playbook
+from lab.harness import ANALYST, analyst_ssh_command, run_playbook
 
-ANALYST = "ada"  # listed in inventory/group_vars/env_lab.yml
-ANALYST_KEY = labctl.STATE / "analyst_ed25519"
 BASTION = labctl.BASTION.addresses[0][1]
 SERVER = labctl.SERVER.addresses[0][1]
 
 
-def analyst_ssh(*args: str, timeout: int = 30) -> subprocess.CompletedProcess:
+def analyst_ssh(*args: str, jump: bool = False, timeout: int = 30) -> subprocess.CompletedProcess:
     """ssh as the analyst, with her key only (the lab's ssh_config pins the host keys)."""
-    cmd = ["ssh", "-F", str(labctl.STATE / "ssh_config"), "-i", str(ANALYST_KEY), "-o", "BatchMode=yes", *args]
+    cmd = analyst_ssh_command(*args, jump=jump)
     return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def jump(target: str, *command: str) -> subprocess.CompletedProcess:
     """The analyst jumps through the bastion as herself to target (host:port) and logs in there."""
     host, _, port = target.rpartition(":")
-    proxy = f"ssh -F {labctl.STATE / 'ssh_config'} -i {ANALYST_KEY} -o BatchMode=yes -W %h:%p {ANALYST}@{BASTION}"
-    return analyst_ssh("-o", f"ProxyCommand={proxy}", "-p", port, f"{ANALYST}@{host}", *command)
+    return analyst_ssh("-p", port, f"{ANALYST}@{host}", *command, jump=True)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -16,12 +16,9 @@ import time
 import pytest
 
 from lab import labctl
-from lab.harness import container_exec, eventually, run_playbook
+from lab.harness import ANALYST, analyst_ssh_command, container_exec, eventually, run_playbook
 
 SERVER = labctl.SERVER.container
-ANALYST = "ada"  # listed in inventory/group_vars/env_lab.yml
-ANALYST_KEY = labctl.STATE / "analyst_ed25519"
-BASTION_ADDRESS = labctl.BASTION.addresses[0][1]
 SERVER_ADDRESS = labctl.SERVER.addresses[0][1]
 STATE = "/var/lib/idle-stop/state.json"
 DECISION = re.compile(r"^(busy: |idle since )", re.MULTILINE)
@@ -105,11 +102,8 @@ def analyst_sessions() -> bool:
 @pytest.fixture
 def analyst_session():
     """The analyst logged in through the bastion, running a command, until the test ends."""
-    config = str(labctl.STATE / "ssh_config")
-    proxy = f"ssh -F {config} -i {ANALYST_KEY} -o BatchMode=yes -W %h:%p {ANALYST}@{BASTION_ADDRESS}"
-    login = ["ssh", "-F", config, "-i", str(ANALYST_KEY), "-o", "BatchMode=yes", "-o", f"ProxyCommand={proxy}"]
     session = subprocess.Popen(
-        [*login, f"{ANALYST}@{SERVER_ADDRESS}", "sleep", "120"],
+        analyst_ssh_command(f"{ANALYST}@{SERVER_ADDRESS}", "sleep", "120"),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

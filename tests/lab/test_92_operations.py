@@ -20,11 +20,8 @@ from pathlib import Path
 import pytest
 
 from lab import labctl
-from lab.harness import eventually, run_playbook, ssh
+from lab.harness import ANALYST, ANALYST_KEY, analyst_ssh_command, eventually, run_playbook, ssh
 
-ANALYST = "ada"  # listed in inventory/group_vars/env_lab.yml
-ANALYST_KEY = labctl.STATE / "analyst_ed25519"
-BASTION = labctl.BASTION.addresses[0][1]
 SERVER = labctl.SERVER.addresses[0][1]
 # The analyst's open session: bounded by itself (the remote sleep ends), and ended
 # by the fixture long before that.
@@ -57,14 +54,6 @@ def server_instance_id() -> str:
 
 def server_answers() -> bool:
     return ssh(labctl.SERVER, "true").returncode == 0
-
-
-def analyst_ssh_command(*args: str) -> list[str]:
-    """ssh as the analyst through the bastion (as in test_8_bastion.py), with her key only."""
-    config = labctl.STATE / "ssh_config"
-    proxy = f"ssh -F {config} -i {ANALYST_KEY} -o BatchMode=yes -W %h:%p {ANALYST}@{BASTION}"
-    options = ["-F", str(config), "-i", str(ANALYST_KEY), "-o", "BatchMode=yes", "-o", f"ProxyCommand={proxy}"]
-    return ["ssh", *options, *args]
 
 
 @pytest.fixture(scope="module", autouse=True)
