@@ -176,3 +176,27 @@ def ssh(
         cmd += ["-J", f"{labctl.ADMIN_USER}@{labctl.BASTION.addresses[0][1]}"]
     cmd += [*options, target, *command]
     return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def instance_states() -> dict[str, str]:
+    """EC2 state of every lab instance by Name tag, as moto has it."""
+    reservations = labctl.ec2_client().describe_instances(
+        Filters=[{"Name": "tag:Environment", "Values": [labctl.ENVIRONMENT]}]
+    )["Reservations"]
+    states = {}
+    for reservation in reservations:
+        for instance in reservation["Instances"]:
+            name = {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}.get("Name", "")
+            if instance["State"]["Name"] != "terminated":
+                states[name] = instance["State"]["Name"]
+    return states
+
+
+def server_instance_id() -> str:
+    reservations = labctl.ec2_client().describe_instances(
+        Filters=[
+            {"Name": "tag:Name", "Values": [labctl.SERVER.hostname]},
+            {"Name": "tag:Environment", "Values": [labctl.ENVIRONMENT]},
+        ]
+    )["Reservations"]
+    return reservations[0]["Instances"][0]["InstanceId"]

@@ -15,6 +15,9 @@ The lab looks like production from Ansible's side:
 * ``moto_server`` on 127.0.0.1 answering the EC2 API, seeded with a VPC, subnets,
   security groups and two instances tagged exactly as production tags them,
   whose private addresses are the containers' addresses.
+* a second ``moto_server`` on this machine's private-network address
+  (198.18.1.1:5056) standing in for S3: the bucket of the workspace copies, which
+  the server reaches through its firewall as S3 through a VPC endpoint.
 
 Everything the lab creates carries the label ``analytics-lab=1`` (podman) or lives
 in the state folder ``.lab/`` (keys, ssh_config, moto's pid and log), so ``down``
@@ -65,6 +68,11 @@ ENVIRONMENT = "lab"
 ADMIN_USER = "admin"
 
 # Bounded waits: every loop below gives up after this many seconds.
+# S3 stand-in: on this machine's address in the private network, where the
+# server's copies reach it (inventory/group_vars/env_lab.yml names it).
+S3_PORT = 5056
+WORKSPACE_BUCKET = "analytics-lab-workspace"
+
 MOTO_START_TIMEOUT = 30
 BOOT_TIMEOUT = 90
 
@@ -123,6 +131,24 @@ class Mirror:
 
 
 MIRROR = Mirror(container="alab-mirror", address="198.18.1.30", port=8080)
+
+
+@dataclass(frozen=True)
+class Moto:
+    """One moto_server process of the lab: its name (pid and log files), address and port."""
+
+    name: str
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+EC2_API = Moto("moto", MOTO_HOST, MOTO_PORT)
+S3_API = Moto("moto-s3", PRIVATE.gateway, S3_PORT)
+MOTOS = (EC2_API, S3_API)
 MIRROR_DIR = STATE / "mirror"
 
 
@@ -266,6 +292,8 @@ def env_lines() -> list[str]:
     """Shell exports that point Ansible, boto3 and podman at this lab."""
     env = {
         "AWS_ENDPOINT_URL": MOTO_URL,
+        # S3 calls of the controller's tools go to the S3 stand-in.
+        "AWS_ENDPOINT_URL_S3": S3_API.url,
         "AWS_ACCESS_KEY_ID": "lab",
         "AWS_SECRET_ACCESS_KEY": "lab",
         "AWS_REGION": REGION,
@@ -295,6 +323,9 @@ def create_node(node: Node, image: str) -> None:
         "--systemd=always",
         # The firewall role manages the container's own nftables ruleset.
         "--cap-add=NET_ADMIN",
+        # An EC2 instance has every capability; the workspace copies' service
+        # needs this one (read any file) beyond podman's default set.
+        "--cap-add=DAC_READ_SEARCH",
         *nets,
         image,
         "/sbin/init",
@@ -362,8 +393,8 @@ def node_running(node: Node) -> bool:
 # --------------------------------------------------------------------------- moto
 
 
-def lab_moto_pids() -> list[int]:
-    """Pids of moto_server processes serving the lab's port.
+def lab_moto_pids(service: Moto) -> list[int]:
+    """Pids of moto_server processes serving one of the lab's ports.
 
     Found by command line rather than only by pid file, so that a moto left
     behind by a lab that was killed half-way (or by another checkout) is found.
@@ -376,30 +407,31 @@ def lab_moto_pids() -> list[int]:
             argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if any(Path(arg).name == "moto_server" for arg in argv[:2]) and str(MOTO_PORT) in argv:
+        if any(Path(arg).name == "moto_server" for arg in argv[:2]) and str(service.port) in argv:
             pids.append(int(proc.name))
     return pids
 
 
-def moto_pid() -> int | None:
-    """Pid of the moto_server this lab started, if it is still alive."""
+def moto_pid(service: Moto = EC2_API) -> int | None:
+    """Pid of the moto_server this lab started for a service, if it is still alive."""
     try:
-        pid = int((STATE / "moto.pid").read_text())
+        pid = int((STATE / f"{service.name}.pid").read_text())
     except (OSError, ValueError):
         return None
-    return pid if pid in lab_moto_pids() else None
+    return pid if pid in lab_moto_pids(service) else None
 
 
 def stop_moto() -> None:
-    for pid in lab_moto_pids():
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
-            if not Path(f"/proc/{pid}").exists():
-                break
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
-    (STATE / "moto.pid").unlink(missing_ok=True)
+    for service in MOTOS:
+        for pid in lab_moto_pids(service):
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(50):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.1)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        (STATE / f"{service.name}.pid").unlink(missing_ok=True)
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -408,39 +440,59 @@ def port_in_use(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def moto_answers() -> bool:
+def moto_answers(service: Moto = EC2_API) -> bool:
     try:
-        with urllib.request.urlopen(f"{MOTO_URL}/moto-api/", timeout=2) as response:
+        with urllib.request.urlopen(f"{service.url}/moto-api/", timeout=2) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
 
 
-def start_moto() -> None:
-    if port_in_use(MOTO_HOST, MOTO_PORT):
+def start_moto(service: Moto = EC2_API) -> None:
+    if port_in_use(service.host, service.port):
         raise LabError(
-            f"{MOTO_HOST}:{MOTO_PORT} is taken by a process the lab did not start; "
-            "stop it: the lab's moto_server needs this port (inventory/lab.aws_ec2.yml names it)"
+            f"{service.host}:{service.port} is taken by a process the lab did not start; "
+            f"stop it: the lab's {service.name} needs this port (inventory/lab.aws_ec2.yml and "
+            "inventory/group_vars/env_lab.yml name it)"
         )
     moto = Path(sys.executable).parent / "moto_server"
     # The child inherits its own copy of the log's descriptor.
-    with (STATE / "moto.log").open("ab") as log_file:
+    with (STATE / f"{service.name}.log").open("ab") as log_file:
         proc = subprocess.Popen(
-            [str(moto), "-H", MOTO_HOST, "-p", str(MOTO_PORT)],
+            [str(moto), "-H", service.host, "-p", str(service.port)],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives this command; `down` stops it by pid
         )
-    (STATE / "moto.pid").write_text(str(proc.pid))
+    (STATE / f"{service.name}.pid").write_text(str(proc.pid))
     deadline = time.monotonic() + MOTO_START_TIMEOUT
     while time.monotonic() < deadline:
-        if moto_answers():
+        if moto_answers(service):
             return
         if proc.poll() is not None:
             break
         time.sleep(0.3)
-    raise LabError(f"moto_server did not answer on {MOTO_URL}; see {STATE / 'moto.log'}")
+    raise LabError(f"moto_server did not answer on {service.url}; see {STATE / (service.name + '.log')}")
+
+
+def s3_client():
+    import boto3  # controller lock; imported here so `down` works without it
+
+    return boto3.client(
+        "s3",
+        endpoint_url=S3_API.url,
+        region_name=REGION,
+        aws_access_key_id="lab",
+        aws_secret_access_key="lab",
+    )
+
+
+def seed_s3() -> None:
+    """The workspace copies' bucket, versioned as production's should be."""
+    s3 = s3_client()
+    s3.create_bucket(Bucket=WORKSPACE_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=WORKSPACE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
 
 
 def ec2_client():
@@ -550,6 +602,8 @@ def healthy(image: str) -> list[str]:
                 problems.append(f"{node.container} runs {used}, not {image}")
     if not node_running(MIRROR):
         problems.append(f"{MIRROR.container} is not running")
+    if not moto_pid(S3_API):
+        problems.append("the S3 stand-in (moto_server) is not running")
     if not moto_pid():
         problems.append("moto_server is not running")
     elif seeded_instances() != len(NODES):
@@ -578,6 +632,8 @@ def cmd_up(args: argparse.Namespace) -> None:
             wait_for_sshd(node)
         start_moto()
         seed_ec2()
+        start_moto(S3_API)
+        seed_s3()
     (STATE / "env").write_text("\n".join(env_lines()) + "\n")
     log(f"ready: bastion {BASTION.addresses[0][1]}, analytics server {SERVER.addresses[0][1]} (private)")
 

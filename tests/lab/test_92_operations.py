@@ -20,36 +20,21 @@ from pathlib import Path
 import pytest
 
 from lab import labctl
-from lab.harness import ANALYST, ANALYST_KEY, analyst_ssh_command, eventually, run_playbook, ssh
+from lab.harness import (
+    ANALYST,
+    ANALYST_KEY,
+    analyst_ssh_command,
+    eventually,
+    instance_states,
+    run_playbook,
+    server_instance_id,
+    ssh,
+)
 
 SERVER = labctl.SERVER.addresses[0][1]
 # The analyst's open session: bounded by itself (the remote sleep ends), and ended
 # by the fixture long before that.
 SESSION_SECONDS = 180
-
-
-def instance_states() -> dict[str, str]:
-    """EC2 state of every lab instance by Name tag, as moto has it."""
-    reservations = labctl.ec2_client().describe_instances(
-        Filters=[{"Name": "tag:Environment", "Values": [labctl.ENVIRONMENT]}]
-    )["Reservations"]
-    states = {}
-    for reservation in reservations:
-        for instance in reservation["Instances"]:
-            name = {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}.get("Name", "")
-            if instance["State"]["Name"] != "terminated":
-                states[name] = instance["State"]["Name"]
-    return states
-
-
-def server_instance_id() -> str:
-    reservations = labctl.ec2_client().describe_instances(
-        Filters=[
-            {"Name": "tag:Name", "Values": [labctl.SERVER.hostname]},
-            {"Name": "tag:Environment", "Values": [labctl.ENVIRONMENT]},
-        ]
-    )["Reservations"]
-    return reservations[0]["Instances"][0]["InstanceId"]
 
 
 def server_answers() -> bool:
