@@ -3,12 +3,15 @@
 The lab's S3 stand-in is a moto_server on this machine's private-network address;
 the server's firewall admits the copies' account, and only it, as it would admit
 S3 through a VPC endpoint in AWS. What the bucket holds is read from moto directly.
+The last test powers the server's container off for real, through the idle check,
+and starts it again.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -149,3 +152,38 @@ def test_a_bucket_that_does_not_exist_stops_site_before_any_change():
     assert "Create it (with versioning), correct workspace_sync_bucket" in run.output
     assert "Nothing was changed" in run.output
     assert files_changed_since(SERVER, marker) == []
+
+
+@pytest.fixture
+def powered_off_server_restarted():
+    """Whatever the test leaves, the server's container runs again and answers SSH."""
+    yield
+    if not labctl.node_running(SERVER):
+        labctl.podman("start", SERVER.container)
+    labctl.wait_for_sshd(SERVER)
+    assert eventually(lambda: ssh(SERVER, "true").returncode == 0, bound=60)
+
+
+def test_an_idle_server_powers_off_for_real_and_copies_the_work_first(work_file, powered_off_server_restarted):
+    """The end of an analyst's day: the idle check powers the server off, and the work is in S3.
+
+    The idle check runs once by hand, as its timer would, with the installed settings
+    but DRY_RUN=false and a state that says the server has been idle for two hours
+    and its users were warned. Its power-off stops the container, as it would stop
+    the instance; the power-off unit copies on the way down.
+    """
+    path, content = work_file
+    assert f"{SERVER.hostname}{path}" not in bucket()
+    boot_id = container_exec(SERVER.container, "cat", "/proc/sys/kernel/random/boot_id").strip()
+    now = time.time()
+    state = {"boot_id": boot_id, "idle_since": now - 7200, "warned_at": now - 1800}
+    script = (
+        "sed 's/^DRY_RUN=.*/DRY_RUN=false/' /etc/idle-stop.conf > /run/idle-stop-live.conf"
+        f" && echo {shlex.quote(json.dumps(state))} > /run/idle-stop-live.json"
+        " && exec python3 -I /usr/local/libexec/analytics/idle_stop.py"
+        " --config /run/idle-stop-live.conf --state /run/idle-stop-live.json"
+    )
+    labctl.podman("exec", SERVER.container, "sh", "-c", script, check=False)
+
+    assert eventually(lambda: not labctl.node_running(SERVER), bound=120, interval=2), "the server did not power off"
+    assert bucket().get(f"{SERVER.hostname}{path}") == content.encode()

@@ -34,6 +34,7 @@ def shadow(host, user):
         ("alice", {"alice", "analysts", "ssh-login"}),
         ("bob", {"bob", "analysts", "ssh-login", "analytics-admins"}),
         ("analytics-jobs", {"analytics-jobs", "analysts"}),
+        ("workspace-sync", {"workspace-sync"}),
     ],
 )
 def test_account_has_exactly_its_groups(host, user, groups):
@@ -170,3 +171,14 @@ def test_service_account_can_write_to_an_analysts_folder(host):
             assert host.run("runuser -u analytics-jobs -- touch /tmp/shared/probe").rc == 0
         finally:
             host.run_test("rm -rf /tmp/shared")
+
+
+def test_system_account_cannot_log_in(host):
+    account = host.user("workspace-sync")
+    assert (account.shell, account.home, account.gecos) == (
+        "/usr/sbin/nologin",
+        "/var/lib/workspace-sync",
+        "Workspace copies",
+    )
+    assert account.uid < 1000
+    assert shadow(host, "workspace-sync")[1] == "!"

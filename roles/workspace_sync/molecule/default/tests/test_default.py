@@ -33,9 +33,15 @@ def test_settings_are_readable_by_the_account_only(host):
 
 def test_the_service_runs_as_its_account_with_read_access_only(host):
     show = host.check_output(
-        "systemctl show -P User -P AmbientCapabilities -P ProtectSystem -P ProtectHome workspace-sync.service"
-    ).split()
-    assert show == ["workspace-sync", "cap_dac_read_search", "strict", "read-only"]
+        "systemctl show --property=User,AmbientCapabilities,ProtectSystem,ProtectHome workspace-sync.service"
+    )
+    properties = dict(line.split("=", 1) for line in show.splitlines())
+    assert properties == {
+        "User": "workspace-sync",
+        "AmbientCapabilities": "cap_dac_read_search",
+        "ProtectSystem": "strict",
+        "ProtectHome": "read-only",
+    }
 
 
 def test_a_copy_without_boto3_fails_with_the_fix(host):
