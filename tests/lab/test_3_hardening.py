@@ -78,6 +78,17 @@ def test_another_key_does_not_open_the_analysts_account():
     assert "Permission denied" in result.stderr
 
 
+def test_a_users_pam_environment_is_not_read_at_login():
+    """Debian's sshd reads ~/.pam_environment at login (pam_env user_readenv=1); os_hardening stops that."""
+    written = ssh(labctl.SERVER, "echo 'ANALYTICS_PROBE DEFAULT=from-pam-environment' > ~/.pam_environment")
+    assert written.returncode == 0, written.stderr
+    try:
+        login = ssh(labctl.SERVER, "echo ${ANALYTICS_PROBE:-unset}")
+        assert (login.returncode, login.stdout.strip()) == (0, "unset"), login.stderr
+    finally:
+        ssh(labctl.SERVER, "rm -f ~/.pam_environment")
+
+
 def test_a_password_login_is_refused():
     result = ssh(
         labctl.SERVER,

@@ -133,6 +133,12 @@ def test_password_hashing_rounds_are_raised(host):
     assert re.search(r"^SHA_CRYPT_MAX_ROUNDS\s+100000$", login_defs, re.MULTILINE)
 
 
+def test_sshd_pam_stack_does_not_read_the_users_pam_environment(host):
+    pam_env = [line for line in host.file("/etc/pam.d/sshd").content_string.splitlines() if "pam_env.so" in line]
+    assert pam_env, "Debian's sshd PAM stack has pam_env lines"
+    assert not [line for line in pam_env if "user_readenv=1" in line]
+
+
 @pytest.mark.parametrize(
     ("user", "allowed"),
     [("probe-analyst", False), ("probe-admin", True)],
