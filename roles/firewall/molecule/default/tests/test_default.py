@@ -196,6 +196,15 @@ def test_egress_window_element_lets_the_connection_leave(host, set_name, address
         host.run(f"nft delete element {TABLE} {set_name} '{{ {address} . tcp . 80 }}'")
 
 
+@pytest.mark.usefixtures("veth_link")
+def test_a_single_accounts_destination_lets_only_that_account_out(host):
+    as_nobody = host.check_output(
+        "runuser -u nobody -- python3 -c %s %s %s %s %s", PROBE, "198.18.9.99", "443", "tcp", str(PROBE_TIMEOUT)
+    ).split()[0]
+    assert as_nobody == "timeout"  # left the server
+    assert probe(host, "198.18.9.99", 443)[0] in REFUSED  # root is not that account
+
+
 def test_ruleset_file_passes_the_nft_check(host):
     assert host.run("nft --check --file /etc/nftables.conf").rc == 0
 
