@@ -182,3 +182,10 @@ def test_system_account_cannot_log_in(host):
     )
     assert account.uid < 1000
     assert shadow(host, "workspace-sync")[1] == "!"
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+def test_analyst_has_a_private_work_folder(host, user):
+    work = host.file(f"/home/{user}/work")
+    assert work.is_directory
+    assert (work.user, work.group, work.mode) == (user, user, 0o700)
