@@ -118,11 +118,22 @@ def container_exec(container: str, *cmd: str, check: bool = True) -> str:
     return labctl.podman("exec", container, *cmd, check=check).stdout
 
 
-def tcp_connects(container: str, address: str, port: int, timeout: int = 5) -> bool:
-    """Whether a TCP connection from inside a container opens within timeout seconds."""
+def tcp_connects(container: str, address: str, port: int, timeout: int = 5, user: str = "root") -> bool:
+    """Whether a TCP connection from inside a container, opened by user's process, opens within timeout seconds."""
     script = f"exec 3<>/dev/tcp/{address}/{port}"
-    proc = labctl.podman("exec", container, "timeout", str(timeout), "bash", "-c", script, check=False)
+    as_user = ("runuser", "-u", user, "--") if user != "root" else ()
+    proc = labctl.podman("exec", container, *as_user, "timeout", str(timeout), "bash", "-c", script, check=False)
     return proc.returncode == 0
+
+
+def end_process(proc: subprocess.Popen, timeout: float) -> None:
+    """Terminate a local process, kill it if it outlives timeout seconds, and reap it."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
 
 
 def accepted_logins(node: labctl.Node) -> list[tuple[str, str]]:
@@ -193,6 +204,7 @@ def instance_states() -> dict[str, str]:
 
 
 def server_instance_id() -> str:
+    """The lab server's instance id in moto."""
     reservations = labctl.ec2_client().describe_instances(
         Filters=[
             {"Name": "tag:Name", "Values": [labctl.SERVER.hostname]},

@@ -61,18 +61,17 @@ IMAGE_CHANGES: tuple[str, ...] = ()
 
 MOTO_HOST = "127.0.0.1"
 MOTO_PORT = 5055  # inventory/lab.aws_ec2.yml names the same endpoint
-MOTO_URL = f"http://{MOTO_HOST}:{MOTO_PORT}"
 REGION = "eu-west-1"
 PROJECT = "analytics"
 ENVIRONMENT = "lab"
 ADMIN_USER = "admin"
 
-# Bounded waits: every loop below gives up after this many seconds.
 # S3 stand-in: on this machine's address in the private network, where the
 # server's copies reach it (inventory/group_vars/env_lab.yml names it).
 S3_PORT = 5056
 WORKSPACE_BUCKET = "analytics-lab-workspace"
 
+# Bounded waits: every loop below gives up after this many seconds.
 MOTO_START_TIMEOUT = 30
 BOOT_TIMEOUT = 90
 
@@ -291,7 +290,7 @@ def write_client_files() -> None:
 def env_lines() -> list[str]:
     """Shell exports that point Ansible, boto3 and podman at this lab."""
     env = {
-        "AWS_ENDPOINT_URL": MOTO_URL,
+        "AWS_ENDPOINT_URL": EC2_API.url,
         # S3 calls of the controller's tools go to the S3 stand-in.
         "AWS_ENDPOINT_URL_S3": S3_API.url,
         "AWS_ACCESS_KEY_ID": "lab",
@@ -476,16 +475,21 @@ def start_moto(service: Moto = EC2_API) -> None:
     raise LabError(f"moto_server did not answer on {service.url}; see {STATE / (service.name + '.log')}")
 
 
-def s3_client():
+def moto_client(api: str, service: Moto):
+    """A boto3 client of one AWS API, pointed at the lab's moto for it."""
     import boto3  # controller lock; imported here so `down` works without it
 
     return boto3.client(
-        "s3",
-        endpoint_url=S3_API.url,
+        api,
+        endpoint_url=service.url,
         region_name=REGION,
         aws_access_key_id="lab",
         aws_secret_access_key="lab",
     )
+
+
+def s3_client():
+    return moto_client("s3", S3_API)
 
 
 def seed_s3() -> None:
@@ -496,15 +500,7 @@ def seed_s3() -> None:
 
 
 def ec2_client():
-    import boto3  # controller lock; imported here so `down` works without it
-
-    return boto3.client(
-        "ec2",
-        endpoint_url=MOTO_URL,
-        region_name=REGION,
-        aws_access_key_id="lab",
-        aws_secret_access_key="lab",
-    )
+    return moto_client("ec2", EC2_API)
 
 
 def tags(name: str, role: str | None = None) -> list[dict[str, str]]:

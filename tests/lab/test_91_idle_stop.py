@@ -16,7 +16,7 @@ import time
 import pytest
 
 from lab import labctl
-from lab.harness import ANALYST, analyst_ssh_command, container_exec, eventually, run_playbook
+from lab.harness import ANALYST, analyst_ssh_command, container_exec, end_process, eventually, run_playbook
 
 SERVER = labctl.SERVER.container
 SERVER_ADDRESS = labctl.SERVER.addresses[0][1]
@@ -115,12 +115,7 @@ def analyst_session():
             pytest.fail(f"the analyst's session did not start: {session.communicate(timeout=10)[1]}")
         yield
     finally:
-        session.terminate()
-        try:
-            session.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            session.kill()
-            session.wait(timeout=15)
+        end_process(session, timeout=15)
         eventually(lambda: not analyst_sessions(), bound=15, interval=1)
 
 

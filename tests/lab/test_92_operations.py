@@ -24,10 +24,10 @@ from lab.harness import (
     ANALYST,
     ANALYST_KEY,
     analyst_ssh_command,
+    end_process,
     eventually,
     instance_states,
     run_playbook,
-    server_instance_id,
     ssh,
 )
 
@@ -35,10 +35,6 @@ SERVER = labctl.SERVER.addresses[0][1]
 # The analyst's open session: bounded by itself (the remote sleep ends), and ended
 # by the fixture long before that.
 SESSION_SECONDS = 180
-
-
-def server_answers() -> bool:
-    return ssh(labctl.SERVER, "true").returncode == 0
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -63,12 +59,7 @@ def analyst_session() -> Iterator[str]:
         pid = line.split()[1]
         yield pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        end_process(proc, timeout=10)
         if pid:
             # Without a terminal, the remote command outlives the client: end it by its pid.
             labctl.podman("exec", labctl.SERVER.container, "kill", pid, check=False)
@@ -77,15 +68,6 @@ def analyst_session() -> Iterator[str]:
                 bound=15,
                 interval=1,
             )
-
-
-@pytest.fixture
-def server_restored():
-    """Whatever a test does to the instance, start it again in moto afterwards."""
-    yield
-    if instance_states().get(labctl.SERVER.hostname) != "running":
-        labctl.ec2_client().start_instances(InstanceIds=[server_instance_id()])
-    assert eventually(server_answers, bound=60)
 
 
 def test_server_stop_refuses_while_an_analyst_is_logged_in(analyst_session):
@@ -111,7 +93,7 @@ def test_a_forced_stop_stops_the_instance_and_server_start_brings_it_back(analys
     assert start.returncode == 0, start.output[-3000:]
     assert f"is running and answers SSH at {SERVER} through the bastion" in start.output
     assert instance_states()[labctl.SERVER.hostname] == "running"
-    assert server_answers()
+    assert ssh(labctl.SERVER, "true").returncode == 0
 
 
 def test_server_start_stops_on_an_instance_the_tags_do_not_find(server_restored):

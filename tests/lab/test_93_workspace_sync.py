@@ -25,7 +25,6 @@ from lab.harness import (
     files_changed_since,
     instance_states,
     run_playbook,
-    server_instance_id,
     ssh,
     tcp_connects,
 )
@@ -76,17 +75,9 @@ def work_file() -> Iterator[tuple[str, str]]:
 
 def test_only_the_copies_account_may_reach_s3():
     address, port = labctl.S3_API.host, labctl.S3_API.port
-
-    def connects(user: str) -> bool:
-        script = f"exec 3<>/dev/tcp/{address}/{port}"
-        proc = labctl.podman(
-            "exec", SERVER.container, "runuser", "-u", user, "--", "timeout", "5", "bash", "-c", script, check=False
-        )
-        return proc.returncode == 0
-
-    assert connects("workspace-sync")
+    assert tcp_connects(SERVER.container, address, port, user="workspace-sync")
     # An analyst's process, and even root's, finds egress closed to S3 as to anywhere else.
-    assert not connects(ANALYST)
+    assert not tcp_connects(SERVER.container, address, port, user=ANALYST)
     assert not tcp_connects(SERVER.container, address, port)
 
 
@@ -124,14 +115,6 @@ def test_the_power_off_unit_copies_when_it_stops(work_file):
         assert bucket().get(f"{SERVER.hostname}{path}") == content.encode()
     finally:
         container_exec(SERVER.container, "systemctl", "start", "workspace-sync-shutdown.service")
-
-
-@pytest.fixture
-def server_restored():
-    yield
-    if instance_states().get(SERVER.hostname) != "running":
-        labctl.ec2_client().start_instances(InstanceIds=[server_instance_id()])
-    assert eventually(lambda: ssh(SERVER, "true").returncode == 0, bound=60)
 
 
 def test_server_stop_copies_the_workspace_before_the_stop(work_file, server_restored):
