@@ -71,6 +71,9 @@ ADMIN_USER = "admin"
 S3_PORT = 5056
 WORKSPACE_BUCKET = "analytics-lab-workspace"
 
+# Ids each node's user namespace maps (0 to 65535, as a Debian system uses).
+ID_RANGE = 65536
+
 # Bounded waits: every loop below gives up after this many seconds.
 MOTO_START_TIMEOUT = 30
 BOOT_TIMEOUT = 90
@@ -90,6 +93,8 @@ class Node:
     role: str  # EC2 Role tag; the inventory's keyed groups come from it
     instance_type: str
     addresses: tuple[tuple[str, str], ...]  # (network name, address), primary first
+    # First host uid (and gid) of the node's user namespace: see create_node.
+    host_id_base: int = 0
 
 
 PUBLIC = Network("alab-public", "198.18.0.0/24", "198.18.0.1")
@@ -102,6 +107,7 @@ BASTION = Node(
     role="bastion",
     instance_type="t3.micro",
     addresses=((PUBLIC.name, "198.18.0.10"), (PRIVATE.name, "198.18.1.10")),
+    host_id_base=1_000_000,
 )
 SERVER = Node(
     container="alab-analytics-server",
@@ -109,6 +115,7 @@ SERVER = Node(
     role="analytics-server",
     instance_type="c7i.2xlarge",
     addresses=((PRIVATE.name, "198.18.1.20"),),
+    host_id_base=1_100_000,
 )
 NODES = (BASTION, SERVER)
 
@@ -320,6 +327,13 @@ def create_node(node: Node, image: str) -> None:
         "--hostname", node.hostname,
         "--label", LABEL,
         "--systemd=always",
+        # Root in the node is not this machine's root: its ids are mapped to a
+        # range of their own, so the kernel refuses it the host's kernel settings
+        # (kernel.*, fs.*) while its own network namespace's (net.*) are its to
+        # set, as on an instance. podman mounts /proc/sys read-only unless told.
+        f"--uidmap=0:{node.host_id_base}:{ID_RANGE}",
+        f"--gidmap=0:{node.host_id_base}:{ID_RANGE}",
+        "--security-opt=unmask=/proc/sys",
         # The firewall role manages the container's own nftables ruleset.
         "--cap-add=NET_ADMIN",
         # An EC2 instance has every capability; the workspace copies' service
@@ -337,7 +351,7 @@ def create_node(node: Node, image: str) -> None:
         ssh_dir.mkdir()
         (ssh_dir / "authorized_keys").write_text((STATE / "id_ed25519.pub").read_text())
         podman("cp", str(ssh_dir), f"{node.container}:/home/{ADMIN_USER}/")
-    podman("start", node.container)
+    start_node(node)
     # podman cp writes as root: hand the key files to their owners.
     script = (
         f"chown -R {ADMIN_USER}:{ADMIN_USER} /home/{ADMIN_USER}/.ssh"
@@ -382,6 +396,45 @@ def wait_for_sshd(node: Node) -> None:
             return
         time.sleep(1)
     raise LabError(f"sshd in {node.container} did not start within {BOOT_TIMEOUT}s; see `podman logs {node.container}`")
+
+
+def start_node(node: Node) -> None:
+    """Start a created or stopped node's container, systemd and all.
+
+    systemd in the node's user namespace must own the cgroup podman made for the
+    container, or it cannot make its units' cgroups and exits at once. podman
+    leaves it to this machine's root: `podman init` makes the container (and its
+    cgroup) without running it, the cgroup is handed over, then it starts.
+    """
+    podman("init", node.container)
+    pid = podman("inspect", "--format", "{{.State.Pid}}", node.container).stdout.strip()
+    for cgroup in systemd_cgroups(Path(f"/proc/{pid}/cgroup").read_text()):
+        for folder, _dirs, files in os.walk(cgroup):
+            for path in (Path(folder), *(Path(folder) / f for f in files)):
+                os.chown(path, node.host_id_base, node.host_id_base)
+    podman("start", node.container)
+
+
+def systemd_cgroups(proc_cgroup: str) -> list[Path]:
+    """The folders of the cgroups systemd manages, from a /proc/PID/cgroup text.
+
+    With cgroup v2 that is the unified hierarchy's; with v1, the name=systemd one.
+    """
+    folders = []
+    for line in proc_cgroup.splitlines():
+        _number, controllers, path = line.split(":", 2)
+        if controllers == "":
+            folders.append(Path("/sys/fs/cgroup") / path.lstrip("/"))
+        elif controllers == "name=systemd":
+            folders.append(Path("/sys/fs/cgroup/systemd") / path.lstrip("/"))
+    return folders
+
+
+def node_isolated(node: Node) -> bool:
+    """Whether the node's container runs in the user namespace create_node gives it."""
+    pid = podman("inspect", "--format", "{{.State.Pid}}", node.container).stdout.strip()
+    first = Path(f"/proc/{pid}/uid_map").read_text().split()
+    return first[:3] == ["0", str(node.host_id_base), str(ID_RANGE)]
 
 
 def node_running(node: Node) -> bool:
@@ -592,6 +645,8 @@ def healthy(image: str) -> list[str]:
     for node in NODES:
         if not node_running(node):
             problems.append(f"{node.container} is not running")
+        elif not node_isolated(node):
+            problems.append(f"{node.container} runs without its own user namespace")
         else:
             used = podman("inspect", "--format", "{{.ImageName}}", node.container).stdout.strip()
             if used != image:

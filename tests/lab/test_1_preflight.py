@@ -83,7 +83,7 @@ def test_an_unreachable_bastion_stops_the_run(unprovisioned_server):
     try:
         run = run_playbook()
     finally:
-        labctl.podman("start", labctl.BASTION.container)
+        labctl.start_node(labctl.BASTION)
         labctl.wait_for_sshd(labctl.BASTION)
     assert run.returncode != 0
     assert "The bastion nat-bastion (198.18.0.10:22) does not answer SSH" in run.output

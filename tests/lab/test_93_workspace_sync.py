@@ -142,7 +142,7 @@ def powered_off_server_restarted():
     """Whatever the test leaves, the server's container runs again and answers SSH."""
     yield
     if not labctl.node_running(SERVER):
-        labctl.podman("start", SERVER.container)
+        labctl.start_node(SERVER)
     labctl.wait_for_sshd(SERVER)
     assert eventually(lambda: ssh(SERVER, "true").returncode == 0, bound=60)
 

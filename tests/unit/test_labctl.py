@@ -1,6 +1,7 @@
 """The pure parts of lab/labctl.py: image cache key, lab addressing, ssh settings, shell exports."""
 
 import ipaddress
+import itertools
 import re
 import shlex
 from pathlib import Path
@@ -110,3 +111,17 @@ def test_env_endpoint_is_the_lab_inventory_endpoint():
 def test_the_image_does_not_carry_the_lab_label():
     """Containers inherit their image's labels: a labelled image would make `down` remove molecule's containers."""
     assert not any(labctl.LABEL.split("=")[0] in change for change in labctl.IMAGE_CHANGES)
+
+
+def test_the_cgroup_handed_to_a_nodes_systemd_is_the_v1_name_systemd_or_the_v2_one():
+    v1 = "9:name=systemd:/libpod_parent/libpod-abc\n8:pids:/libpod_parent/libpod-abc\n"
+    v2 = "0::/machine.slice/libpod-abc.scope\n"
+    assert labctl.systemd_cgroups(v1) == [Path("/sys/fs/cgroup/systemd/libpod_parent/libpod-abc")]
+    assert labctl.systemd_cgroups(v2) == [Path("/sys/fs/cgroup/machine.slice/libpod-abc.scope")]
+    assert labctl.systemd_cgroups("8:pids:/x\n") == []
+
+
+def test_each_node_maps_its_ids_to_a_range_of_its_own_away_from_this_machines():
+    ranges = sorted((node.host_id_base, node.host_id_base + labctl.ID_RANGE) for node in labctl.NODES)
+    assert ranges[0][0] >= 100_000  # above the ids this machine's own accounts use
+    assert all(end <= start for (_, end), (start, _) in itertools.pairwise(ranges))
