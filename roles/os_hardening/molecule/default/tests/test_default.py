@@ -56,6 +56,11 @@ def test_aide_finds_no_change_on_the_unchanged_system(host):
     assert check.rc == 0, check.stdout[:3000]
 
 
+def test_aide_computes_sha256_and_sha512_only(host):
+    config = host.file("/etc/aide/aide.conf").content_string
+    assert re.findall(r"^Checksums\s*=.*$", config, re.MULTILINE) == ["Checksums = sha256+sha512"]
+
+
 def test_aide_checks_daily(host):
     timer = host.service("dailyaidecheck.timer")
     assert timer.is_enabled
@@ -201,6 +206,17 @@ def test_nothing_runs_from_dev_shm(host):
 def test_dev_shm_options_survive_a_reboot(host):
     fstab = host.file("/etc/fstab").content_string
     assert re.search(r"^tmpfs\s+/dev/shm\s+tmpfs\s+defaults,nodev,nosuid,noexec\s", fstab, re.MULTILINE)
+
+
+def test_proc_is_left_to_a_containers_runtime_and_hidden_on_an_instance(host):
+    fstab = host.file("/etc/fstab").content_string
+    options = host.check_output("findmnt --noheadings --output OPTIONS --mountpoint /proc").split(",")
+    if in_container(host):
+        # No fstab line: systemd would try to remount /proc at boot and fail there.
+        assert not re.search(r"^\S+\s+/proc\s", fstab, re.MULTILINE)
+    else:
+        assert re.search(r"^proc\s+/proc\s+proc\s+defaults,hidepid=invisible\s", fstab, re.MULTILINE)
+        assert "hidepid=invisible" in options
 
 
 # --------------------------------------------------------------------------- kernel modules
