@@ -10,6 +10,9 @@
 
 Lynis suggestions the project chose not to follow are listed with their reasons
 in audit/lynis-waivers.yml; the report shows them apart from the open ones.
+The same file lists the host kernel's checks, which a container can neither pass
+nor fail by itself: the index given (lynis_index) leaves them out and the report
+lists them, with Lynis's own index (all checks) beside it.
 The last line is machine-readable:
   lynis_index=<n> lynis_warnings=<n> ssh_audit_fail=<n> ssh_audit_warn=<n>
 """
@@ -17,6 +20,7 @@ The last line is machine-readable:
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
 import json
 import re
@@ -51,8 +55,8 @@ class Findings:
     lynis_suggestions: list[tuple[str, str]] = field(default_factory=list)  # (ID, text)
     ssh_fail: list[str] = field(default_factory=list)
     ssh_warn: list[str] = field(default_factory=list)
-    # Test ID -> (points earned, points possible), for the tests that award points.
-    lynis_points: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Every award of points: (item, earned, possible); see parse_lynis_items.
+    lynis_items: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- parsing (pure)
@@ -76,24 +80,67 @@ def parse_lynis_report(report: str) -> tuple[int, list[str], list[tuple[str, str
     return index, warnings, suggestions
 
 
-def parse_lynis_points(log: str) -> dict[str, tuple[int, int]]:
-    """Points earned and possible per test, from Lynis's log (the report has only the total)."""
-    points: dict[str, list[int]] = {}
-    test_id = "?"
+def parse_lynis_items(log: str) -> list[tuple[str, int, int]]:
+    """Every award of points in Lynis's log, in order: (item, earned, possible).
+
+    The item is the test ID; for the sysctl keys of KRNL-6000 it is
+    "KRNL-6000:<key>", so that the host kernel's keys can be told from the
+    container's own.
+    """
+    items = []
+    test_id, sysctl_key = "?", ""
     for line in log.splitlines():
         if match := re.search(r"Performing test ID (\S+)", line):
-            test_id = match.group(1)
+            test_id, sysctl_key = match.group(1), ""
+        elif match := re.search(r"Result: sysctl key (\S+) ", line):
+            sysctl_key = match.group(1)
         elif match := re.search(r"partial number of hardening points \((\d+) of (\d+)\)", line):
-            earned, possible = int(match.group(1)), int(match.group(2))
+            item = f"{test_id}:{sysctl_key}" if sysctl_key else test_id
+            items.append((item, int(match.group(1)), int(match.group(2))))
         elif match := re.search(r"maximum number of hardening points for this item \((\d+)\)", line):
-            earned = possible = int(match.group(1))
-        else:
-            continue
-        if "hardening points" in line:
-            total = points.setdefault(test_id, [0, 0])
-            total[0] += earned
-            total[1] += possible
-    return {test_id: (earned, possible) for test_id, (earned, possible) in points.items()}
+            item = f"{test_id}:{sysctl_key}" if sysctl_key else test_id
+            items.append((item, int(match.group(1)), int(match.group(1))))
+    return items
+
+
+def hardening_index(items: list[tuple[str, int, int]]) -> int:
+    """The index as Lynis works it out (include/report): earned * 100 // possible."""
+    earned = sum(e for _, e, _ in items)
+    possible = sum(p for _, _, p in items)
+    return earned * 100 // possible if earned else 0
+
+
+def host_kernel_reason(item: str, host_kernel: dict[str, str]) -> str | None:
+    """Why an item ("TEST" or "TEST:key") is the host kernel's check, or None if it is not one."""
+    return next((reason for pattern, reason in host_kernel.items() if fnmatch.fnmatchcase(item, pattern)), None)
+
+
+def container_index(items: list[tuple[str, int, int]], host_kernel: dict[str, str]) -> int:
+    """The index of what the container itself can pass: the host kernel's checks left out."""
+    return hardening_index([row for row in items if host_kernel_reason(row[0], host_kernel) is None])
+
+
+def host_kernel_items(
+    items: list[tuple[str, int, int]], host_kernel: dict[str, str]
+) -> list[tuple[str, int, int, str]]:
+    """The host kernel's checks, as the container scored them, with the reason each is left out."""
+    rows = [(item, earned, possible, host_kernel_reason(item, host_kernel)) for item, earned, possible in items]
+    return [(item, earned, possible, reason) for item, earned, possible, reason in rows if reason is not None]
+
+
+def suggestion_reason(
+    test_id: str, text: str, findings: Findings, waivers: dict[str, str], host_kernel: dict[str, str]
+) -> str | None:
+    """Why a suggestion is not followed: its waiver, or the host kernel when only its checks fell short."""
+    reason = waiver_for(test_id, text, waivers)
+    if reason is not None:
+        return reason
+    short = [item for item, earned, possible in findings.lynis_items if earned < possible]
+    short = [item for item in short if item.split(":")[0] == test_id]
+    reasons = [host_kernel_reason(item, host_kernel) for item in short]
+    if short and None not in reasons:
+        return "host kernel: " + reasons[0]
+    return None
 
 
 def waiver_for(test_id: str, text: str, waivers: dict[str, str]) -> str | None:
@@ -142,6 +189,19 @@ def load_waivers(path: Path = WAIVERS) -> dict[str, str]:
     return {test_id: str(reason).strip() for test_id, reason in waivers.items()}
 
 
+def load_host_kernel(path: Path = WAIVERS) -> dict[str, str]:
+    """Item pattern ("TEST" or "TEST:key", shell-style) -> why it is the host kernel's check."""
+    data = yaml.safe_load(path.read_text()) or {}
+    entries = data.get("host_kernel", [])
+    host_kernel = {}
+    for entry in entries:
+        reason = str(entry.get("reason") or "").strip()
+        if not reason or not entry.get("items"):
+            raise SystemExit(f"audit: {path}: every host_kernel entry needs items and a reason; not {entry}")
+        host_kernel.update(dict.fromkeys(entry["items"], reason))
+    return host_kernel
+
+
 # --------------------------------------------------------------------------- running the auditors
 
 
@@ -187,16 +247,18 @@ def run_ssh_audit(target: str) -> tuple[list[str], list[str]]:
 
     package = Path(ssh_audit.__file__).parent
     bastion = labctl.BASTION.container
-    labctl.podman("exec", bastion, "mkdir", "-p", "/tmp/ssh-audit")
-    labctl.podman("cp", str(package), f"{bastion}:/tmp/ssh-audit/")
+    # Not under /tmp: podman cannot write into a node's tmpfs mounts, which
+    # belong to the node's user namespace (labctl.create_node).
+    labctl.podman("exec", bastion, "mkdir", "-p", "/root/ssh-audit")
+    labctl.podman("cp", str(package), f"{bastion}:/root/ssh-audit/")
     try:
         proc = labctl.podman(
-            "exec", "--env", "PYTHONPATH=/tmp/ssh-audit", bastion,
+            "exec", "--env", "PYTHONPATH=/root/ssh-audit", bastion,
             "python3", "-m", "ssh_audit", "--json", "--timeout", "10", target,
             check=False,
         )  # fmt: skip
     finally:
-        labctl.podman("exec", bastion, "rm", "-rf", "/tmp/ssh-audit", check=False)
+        labctl.podman("exec", bastion, "rm", "-rf", "/root/ssh-audit", check=False)
     try:
         return parse_ssh_audit(json.loads(proc.stdout))
     except json.JSONDecodeError as err:
@@ -218,7 +280,13 @@ def audit(node: labctl.Node, deb: Path) -> Findings:
     findings = Findings()
     report, log = run_lynis(node, deb)
     findings.lynis_index, findings.lynis_warnings, findings.lynis_suggestions = parse_lynis_report(report)
-    findings.lynis_points = parse_lynis_points(log)
+    findings.lynis_items = parse_lynis_items(log)
+    if hardening_index(findings.lynis_items) != findings.lynis_index:
+        raise SystemExit(
+            f"audit: the points in Lynis's log on {node.hostname} give an index of"
+            f" {hardening_index(findings.lynis_items)}, its report says {findings.lynis_index};"
+            " the log's format changed (parse_lynis_items)"
+        )
     findings.ssh_fail, findings.ssh_warn = run_ssh_audit(node.addresses[0][1])
     return findings
 
@@ -226,13 +294,16 @@ def audit(node: labctl.Node, deb: Path) -> Findings:
 # --------------------------------------------------------------------------- report
 
 
-def report(server: Findings, baseline: Findings, waivers: dict[str, str]) -> str:
-    open_suggestions = [(i, t) for i, t in server.lynis_suggestions if waiver_for(i, t, waivers) is None]
-    waived = [(i, t, waiver_for(i, t, waivers)) for i, t in server.lynis_suggestions]
-    waived = [(i, t, reason) for i, t, reason in waived if reason is not None]
-    short = unearned_points(server, waivers)
+def report(server: Findings, baseline: Findings, waivers: dict[str, str], host_kernel: dict[str, str]) -> str:
+    reasons = [(i, t, suggestion_reason(i, t, server, waivers, host_kernel)) for i, t in server.lynis_suggestions]
+    open_suggestions = [(i, t) for i, t, reason in reasons if reason is None]
+    waived = [(i, t, reason) for i, t, reason in reasons if reason is not None]
+    short = unearned_points(server, waivers, host_kernel)
+    left_out = host_kernel_items(server.lynis_items, host_kernel)
+    server_index = container_index(server.lynis_items, host_kernel)
     rows = [
-        ("Lynis hardening index", baseline.lynis_index, server.lynis_index),
+        ("Lynis hardening index", container_index(baseline.lynis_items, host_kernel), server_index),
+        ("  host kernel's counted", baseline.lynis_index, server.lynis_index),
         ("Lynis warnings", len(baseline.lynis_warnings), len(server.lynis_warnings)),
         ("Lynis suggestions", len(baseline.lynis_suggestions), len(server.lynis_suggestions)),
         ("  of them waived", "-", len(waived)),
@@ -249,6 +320,10 @@ def report(server: Findings, baseline: Findings, waivers: dict[str, str]) -> str
             "Lynis points not earned (test: earned/possible, why)",
             [f"{i}: {earned}/{possible} -- {why}" for i, earned, possible, why in short],
         ),
+        (
+            "The host kernel's checks, left out of the index (check: earned/possible, why)",
+            [f"{i}: {earned}/{possible} -- {why.split('. ')[0]}" for i, earned, possible, why in left_out],
+        ),
         ("ssh-audit failures", server.ssh_fail),
         ("ssh-audit warnings", server.ssh_warn),
     ]
@@ -256,19 +331,28 @@ def report(server: Findings, baseline: Findings, waivers: dict[str, str]) -> str
         lines += ["", f"{title} on analytics-server: {len(items)}"] + [f"  {item}" for item in items]
     lines += [
         "",
-        f"lynis_index={server.lynis_index} lynis_warnings={len(server.lynis_warnings)} "
+        f"lynis_index={server_index} lynis_warnings={len(server.lynis_warnings)} "
         f"ssh_audit_fail={len(server.ssh_fail)} ssh_audit_warn={len(server.ssh_warn)}",
     ]
     return "\n".join(lines)
 
 
-def unearned_points(findings: Findings, waivers: dict[str, str]) -> list[tuple[str, int, int, str]]:
+def unearned_points(
+    findings: Findings, waivers: dict[str, str], host_kernel: dict[str, str]
+) -> list[tuple[str, int, int, str]]:
     """Each test that gave fewer points than it could, with the waiver that explains it.
 
-    "open" marks a test without a waiver: points lost that nobody has explained.
+    The host kernel's checks are not counted here (see host_kernel_items). "open"
+    marks a test without a waiver: points lost that nobody has explained.
     """
+    points: dict[str, list[int]] = {}
+    for item, earned, possible in findings.lynis_items:
+        if host_kernel_reason(item, host_kernel) is None:
+            total = points.setdefault(item.split(":")[0], [0, 0])
+            total[0] += earned
+            total[1] += possible
     short = []
-    for test_id, (earned, possible) in sorted(findings.lynis_points.items()):
+    for test_id, (earned, possible) in sorted(points.items()):
         if earned < possible:
             reasons = {waiver_for(i, t, waivers) for i, t in findings.lynis_suggestions if i == test_id}
             reasons.discard(None)
@@ -285,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         raise SystemExit("audit: the lab is not up (" + "; ".join(problems) + "); run `make lab` first")
     waivers = load_waivers()
+    host_kernel = load_host_kernel()
     deb = lynis_package()
     start_baseline()
     started = time.monotonic()
@@ -294,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         labctl.podman("rm", "--force", BASELINE.container, check=False)
     print(f"(audited both hosts in {time.monotonic() - started:.0f} s)")
-    print(report(server, baseline, waivers))
+    print(report(server, baseline, waivers, host_kernel))
     if args.json:
         args.json.write_text(json.dumps({"server": server.__dict__, "baseline": baseline.__dict__}, indent=2))
     return 0
