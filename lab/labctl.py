@@ -48,14 +48,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LAB_DIR = ROOT / "lab"
 STATE = Path(os.environ.get("LAB_STATE_DIR", ROOT / ".lab"))
-RECIPE = LAB_DIR / "image" / "debian12.sh"
+# The images, each built from its recipe (lab/image/RELEASE.sh): Debian 12 for
+# the lab's nodes and every scenario, Ubuntu 24.04 for the noble scenarios of
+# the roles that support it.
+RELEASES = ("debian12", "ubuntu2404")
 CONTAINERS_CONF = LAB_DIR / "containers.conf"
 
 # Containers and networks of the lab carry this label; `down` removes exactly those.
 # The image carries no label: containers inherit their image's labels, and
 # molecule's containers of the same image are not the lab's to remove.
 LABEL = "analytics-lab=1"
-IMAGE_REPO = "localhost/analytics-lab/debian12"
+
 # Settings `podman import` applies to the image; part of the image's cache key.
 IMAGE_CHANGES: tuple[str, ...] = ()
 
@@ -163,7 +166,8 @@ class LabError(RuntimeError):
 
 
 def log(message: str) -> None:
-    print(f"lab: {message}", flush=True)
+    # On stderr: `labctl image` prints the image's name, and callers capture stdout.
+    print(f"lab: {message}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- podman
@@ -192,37 +196,47 @@ def labelled(kind: str) -> list[str]:
     return [line for line in out.split() if line]
 
 
-def lab_images() -> list[str]:
-    """Every tag of the lab image, current or built from an older recipe."""
-    out = podman("images", "--filter", f"reference={IMAGE_REPO}", "--format", "{{.Repository}}:{{.Tag}}").stdout
+def lab_images(releases: tuple[str, ...] = RELEASES) -> list[str]:
+    """Every tag of the releases' images, current or built from an older recipe."""
+    filters = [f"--filter=reference={image_repo(release)}" for release in releases]
+    out = podman("images", *filters, "--format", "{{.Repository}}:{{.Tag}}").stdout
     return [line for line in out.split() if line]
 
 
 # --------------------------------------------------------------------------- image
 
 
-def recipe_digest(recipe: Path = RECIPE) -> str:
+def image_repo(release: str = "debian12") -> str:
+    return f"localhost/analytics-lab/{release}"
+
+
+def image_recipe(release: str = "debian12") -> Path:
+    return LAB_DIR / "image" / f"{release}.sh"
+
+
+def recipe_digest(recipe: Path) -> str:
     """The image's cache key: everything that shapes it, the recipe and the import settings."""
     return hashlib.sha256(recipe.read_bytes() + json.dumps(IMAGE_CHANGES).encode()).hexdigest()[:12]
 
 
-def image_name() -> str:
-    return f"{IMAGE_REPO}:{recipe_digest()}"
+def image_name(release: str = "debian12") -> str:
+    return f"{image_repo(release)}:{recipe_digest(image_recipe(release))}"
 
 
-def ensure_image() -> str:
-    """Build the image unless one built from the current recipe exists."""
-    name = image_name()
+def ensure_image(release: str = "debian12") -> str:
+    """Build the release's image unless one built from its current recipe exists."""
+    name = image_name(release)
     if podman("image", "exists", name, check=False).returncode == 0:
         return name
-    log(f"building {name} from {RECIPE.relative_to(ROOT)} (about half a minute)")
+    recipe = image_recipe(release)
+    log(f"building {name} from {recipe.relative_to(ROOT)} (about half a minute)")
     with tempfile.TemporaryDirectory(prefix="alab-image-") as tmp:
         tar = Path(tmp) / "rootfs.tar"
-        build = subprocess.run(["bash", str(RECIPE), str(tar)], capture_output=True, text=True, check=False)
+        build = subprocess.run(["bash", str(recipe), str(tar)], capture_output=True, text=True, check=False)
         if build.returncode != 0:
             raise LabError(f"image recipe failed ({build.returncode}):\n{build.stderr[-3000:]}")
         podman("import", *(f"--change={change}" for change in IMAGE_CHANGES), str(tar), name)
-    for old in lab_images():
+    for old in lab_images((release,)):
         if old != name:
             podman("rmi", old, check=False)
     return name
@@ -694,13 +708,26 @@ def remove_lab(keep_keys: bool) -> None:
     stop_moto()
     containers = labelled("container")
     if containers:
-        podman("rm", "--force", "--time", "2", *containers)
+        remove_containers(containers)
     networks = labelled("network")
     if networks:
         podman("network", "rm", "--force", *networks)
     if STATE.exists() and not keep_keys:
         for path in sorted(STATE.rglob("*"), reverse=True):
             path.rmdir() if path.is_dir() else path.unlink()
+
+
+def remove_containers(containers: list[str], attempts: int = 10) -> None:
+    """podman rm, again a second later while podman's own clean-up still holds a mount.
+
+    A killed container's /dev/shm can stay mounted for a moment after it stops
+    ("device or resource busy"), the user-namespaced nodes' in particular.
+    """
+    for attempt in range(1, attempts + 1):
+        proc = podman("rm", "--force", "--ignore", "--time", "2", *containers, check=attempt == attempts)
+        if proc.returncode == 0:
+            return
+        time.sleep(1)
 
 
 def cmd_down(args: argparse.Namespace) -> None:
@@ -711,8 +738,8 @@ def cmd_down(args: argparse.Namespace) -> None:
     log("removed")
 
 
-def cmd_image(_: argparse.Namespace) -> None:
-    print(ensure_image())
+def cmd_image(args: argparse.Namespace) -> None:
+    print(ensure_image(args.release))
 
 
 def cmd_status(_: argparse.Namespace) -> None:
@@ -734,7 +761,9 @@ def main(argv: list[str] | None = None) -> int:
     down = sub.add_parser("down", help="remove everything the lab created")
     down.add_argument("--images", action="store_true", help="also remove the cached lab image")
     down.set_defaults(func=cmd_down)
-    sub.add_parser("image", help="build the image if its recipe changed; print its name").set_defaults(func=cmd_image)
+    image = sub.add_parser("image", help="build the image if its recipe changed; print its name")
+    image.add_argument("--release", choices=RELEASES, default="debian12", help="which image (default: debian12)")
+    image.set_defaults(func=cmd_image)
     sub.add_parser("status", help="say whether the lab is up and complete").set_defaults(func=cmd_status)
     sub.add_parser("env", help="print the shell exports that point tools at the lab").set_defaults(func=cmd_env)
     args = parser.parse_args(argv)
