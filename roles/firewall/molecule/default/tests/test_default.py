@@ -74,11 +74,17 @@ def addresses(right) -> set[str]:
     return {f"{i['prefix']['addr']}/{i['prefix']['len']}" if isinstance(i, dict) else i for i in items}
 
 
+PROTOCOLS = {6: "tcp", 17: "udp"}
+
+
 def set_elements(host, name: str, before: str = "true") -> list[list]:
     """The set's elements as [address, protocol, port] lists, listed right after the command `before`."""
     listing = json.loads(host.check_output(f"{before} && nft -j list set {TABLE} {name}"))["nftables"]
     elems = find(listing, "set", name).get("elem", [])
-    return [(e["elem"]["val"] if "elem" in e else e)["concat"] for e in elems]
+    concats = [(e["elem"]["val"] if "elem" in e else e)["concat"] for e in elems]
+    # [address, protocol, port]: nft 1.0.6 (Debian 12) lists the protocol by number,
+    # 1.0.9 (Ubuntu 24.04) by name.
+    return [[address, PROTOCOLS.get(protocol, protocol), port] for address, protocol, port in concats]
 
 
 def window_counter(host, set_name: str) -> int:
@@ -154,7 +160,7 @@ def test_egress_window_set_takes_address_protocol_port_with_timeouts(ruleset, na
 
 
 def test_egress_window_element_expires_after_its_timeout(host):
-    element = ["198.18.9.98", 6, 81]  # nft -j lists the protocol by number (tcp)
+    element = ["198.18.9.98", "tcp", 81]
     add = f"nft add element {TABLE} egress_window '{{ 198.18.9.98 . tcp . 81 timeout 2s }}'"
     assert element in set_elements(host, "egress_window", before=add)
     deadline = time.monotonic() + 6
