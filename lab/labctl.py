@@ -59,6 +59,8 @@ CONTAINERS_CONF = LAB_DIR / "containers.conf"
 # molecule's containers of the same image are not the lab's to remove.
 LABEL = "analytics-lab=1"
 
+# The cloud-image hooks every recipe sources; part of each image's cache key.
+IMAGE_HOOKS = LAB_DIR / "image" / "cloud-image.sh"
 # Settings `podman import` applies to the image; part of the image's cache key.
 IMAGE_CHANGES: tuple[str, ...] = ()
 
@@ -215,8 +217,9 @@ def image_recipe(release: str = "debian12") -> Path:
 
 
 def recipe_digest(recipe: Path) -> str:
-    """The image's cache key: everything that shapes it, the recipe and the import settings."""
-    return hashlib.sha256(recipe.read_bytes() + json.dumps(IMAGE_CHANGES).encode()).hexdigest()[:12]
+    """The image's cache key: everything that shapes it, the recipe, the hooks it sources, the import settings."""
+    shaping = recipe.read_bytes() + IMAGE_HOOKS.read_bytes() + json.dumps(IMAGE_CHANGES).encode()
+    return hashlib.sha256(shaping).hexdigest()[:12]
 
 
 def image_name(release: str = "debian12") -> str:

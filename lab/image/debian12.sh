@@ -7,6 +7,8 @@
 #
 # Usage: debian12.sh OUTPUT.tar
 set -euo pipefail
+# shellcheck source=cloud-image.sh
+source "$(dirname "$0")/cloud-image.sh"
 out=${1:?usage: debian12.sh OUTPUT.tar}
 
 packages=(
@@ -18,12 +20,7 @@ packages=(
 )
 
 mmdebstrap --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" \
-  --customize-hook='chroot "$1" useradd --create-home --shell /bin/bash --groups sudo admin' \
-  --customize-hook='echo "admin ALL=(ALL) NOPASSWD:ALL" > "$1/etc/sudoers.d/90-cloud-init-users"' \
-  --customize-hook='chmod 0440 "$1/etc/sudoers.d/90-cloud-init-users"' \
-  --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
-  --customize-hook=': > "$1/etc/machine-id"' \
-  --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
+  "${cloud_image_hooks[@]}" \
   bookworm "$out" \
   "deb http://deb.debian.org/debian bookworm main" \
   "deb http://deb.debian.org/debian bookworm-updates main" \

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Recipe of the Ubuntu 24.04 (noble) image the roles' scenarios also run in:
-# a minimal systemd host shaped like Ubuntu's cloud image (a sudo user, sshd,
-# python3 for Ansible, the main and universe components of the release,
-# updates and security pockets on archive.ubuntu.com). The sudo user is
-# "admin", as in the Debian image, so that the scenarios' operator is the same
-# account on both; Ubuntu's AMIs call it "ubuntu" (users_operator names it).
+# a minimal systemd host shaped like Ubuntu's cloud image (cloud-image.sh: the
+# sudo user admin, as in the Debian image, so that the scenarios' operator is
+# the same account on both), with sshd, python3 for Ansible, and the main and
+# universe components of the release, updates and security pockets on
+# archive.ubuntu.com.
 # labctl.py tags the image with a hash of this file, so any edit here
 # rebuilds it; nothing else does.
 #
@@ -13,6 +13,8 @@
 #
 # Usage: ubuntu2404.sh OUTPUT.tar
 set -euo pipefail
+# shellcheck source=cloud-image.sh
+source "$(dirname "$0")/cloud-image.sh"
 out=${1:?usage: ubuntu2404.sh OUTPUT.tar}
 
 archive=http://archive.ubuntu.com/ubuntu
@@ -40,12 +42,7 @@ dpkg-deb --fsys-tarfile "$work/$keyring_deb" \
 mmdebstrap --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" \
   --keyring="$work/usr/share/keyrings/ubuntu-archive-keyring.gpg" \
   --components=main,universe \
-  --customize-hook='chroot "$1" useradd --create-home --shell /bin/bash --groups sudo admin' \
-  --customize-hook='echo "admin ALL=(ALL) NOPASSWD:ALL" > "$1/etc/sudoers.d/90-cloud-init-users"' \
-  --customize-hook='chmod 0440 "$1/etc/sudoers.d/90-cloud-init-users"' \
-  --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
-  --customize-hook=': > "$1/etc/machine-id"' \
-  --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
+  "${cloud_image_hooks[@]}" \
   noble "$out" \
   "deb $archive noble main universe" \
   "deb $archive noble-updates main universe" \

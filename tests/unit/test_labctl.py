@@ -46,6 +46,16 @@ def test_recipe_digest_changes_with_the_recipe(tmp_path):
     assert labctl.recipe_digest(recipe) != before
 
 
+def test_recipe_digest_changes_with_the_hooks_every_recipe_sources(tmp_path, monkeypatch):
+    recipe, hooks = tmp_path / "debian12.sh", tmp_path / "cloud-image.sh"
+    recipe.write_text("#!/bin/bash\nsource cloud-image.sh\n")
+    hooks.write_text("cloud_image_hooks=()\n")
+    monkeypatch.setattr(labctl, "IMAGE_HOOKS", hooks)
+    before = labctl.recipe_digest(recipe)
+    hooks.write_text("cloud_image_hooks=(--customize-hook=true)\n")
+    assert labctl.recipe_digest(recipe) != before
+
+
 def test_recipe_digest_is_stable_for_the_same_recipe(tmp_path):
     first, second = tmp_path / "a.sh", tmp_path / "b.sh"
     first.write_text("#!/bin/bash\nmmdebstrap bookworm\n")
