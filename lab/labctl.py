@@ -424,7 +424,7 @@ def start_node(node: Node) -> None:
     cgroup) without running it, the cgroup is handed over, then it starts.
     """
     podman("init", node.container)
-    pid = podman("inspect", "--format", "{{.State.Pid}}", node.container).stdout.strip()
+    pid = node_pid(node)
     for cgroup in systemd_cgroups(Path(f"/proc/{pid}/cgroup").read_text()):
         for folder, _dirs, files in os.walk(cgroup):
             for path in (Path(folder), *(Path(folder) / f for f in files)):
@@ -447,9 +447,14 @@ def systemd_cgroups(proc_cgroup: str) -> list[Path]:
     return folders
 
 
+def node_pid(node: Node) -> str:
+    """The host pid of the node's container's first process (0 when it is not running)."""
+    return podman("inspect", "--format", "{{.State.Pid}}", node.container).stdout.strip()
+
+
 def node_isolated(node: Node) -> bool:
     """Whether the node's container runs in the user namespace create_node gives it."""
-    pid = podman("inspect", "--format", "{{.State.Pid}}", node.container).stdout.strip()
+    pid = node_pid(node)
     first = Path(f"/proc/{pid}/uid_map").read_text().split()
     return first[:3] == ["0", str(node.host_id_base), str(ID_RANGE)]
 
