@@ -23,7 +23,7 @@ ROLES_WITH_SCENARIOS := $(patsubst roles/%/molecule/default/molecule.yml,%,$(wil
 # of `make test`: the four take about 17 minutes, which CI's time does not have.
 ROLES_ON_NOBLE := $(patsubst roles/%/meta/main.yml,%,$(shell grep -l -- '- noble$$' roles/*/meta/main.yml))
 
-.PHONY: help setup host venv collections lab lab-up lab-down clean test lint unit molecule molecule-noble lab-test audit bench bench-env lock-controller \
+.PHONY: help setup host venv collections lab lab-up lab-down clean test lint unit molecule molecule-noble lab-test patch audit bench bench-env lock-controller \
 	lock lock-check lock-review
 
 help: ## List the targets
@@ -71,11 +71,13 @@ unit: setup ## Unit tests of the Python helpers, plugins and role interfaces
 	pytest tests/unit
 
 # $(call scenarios,RELEASE,ROLES): each role's default scenario in the release's image.
+# Each prints its time, so a slow one shows in CI's log.
 scenarios = image=$$($(LABCTL) image --release $(1)); \
 	for role in $(2); do \
-	  echo "== molecule: $$role ($(1))"; \
+	  echo "== molecule: $$role ($(1))"; started=$$SECONDS; \
 	  (cd roles/$$role && LAB_IMAGE=$$image MOLECULE_PLATFORM_NAME=molecule-$$role \
 	    molecule -c $(ROOT)/molecule/config.yml test); \
+	  echo "== molecule: $$role ($(1)) passed in $$((SECONDS - started)) s"; \
 	done
 
 molecule: setup ## Every role's molecule scenario (podman, testinfra, idempotence)
@@ -85,9 +87,12 @@ molecule-noble: setup ## The scenarios of the roles that support Ubuntu 24.04, i
 	@$(call scenarios,ubuntu2404,$(ROLES_ON_NOBLE))
 
 lab-test: setup ## site.yml through the bastion on a fresh lab, twice; error paths
-	pytest tests/lab
+	pytest tests/lab --durations=15
 
-audit: lab ## Lynis and ssh-audit figures for the lab server beside the unhardened image
+patch: lab ## Apply security updates to the lab server (playbooks/patch.yml)
+	source .lab/env && ansible-playbook -i inventory/lab.aws_ec2.yml playbooks/patch.yml
+
+audit: patch ## Lynis and ssh-audit figures for the provisioned, patched lab server beside the unhardened image
 	$(PY) lab/audit.py
 
 bench: setup ## Converge and re-run timings of site.yml on the lab

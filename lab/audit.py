@@ -43,6 +43,8 @@ LYNIS_SHA256 = "9df0cedc27c4dd32478ad901103a0ac87efd9eedfd6ce313a70a650ae6883bb9
 CACHE = ROOT / ".cache" / "audit"
 WAIVERS = ROOT / "audit" / "lynis-waivers.yml"
 
+PATCH_COMMAND = "make patch (playbooks/patch.yml against the lab)"
+
 BASELINE = labctl.extra_node("alab-audit-baseline", "unhardened", "198.18.1.99")
 
 
@@ -57,6 +59,8 @@ class Findings:
     ssh_warn: list[str] = field(default_factory=list)
     # Every award of points: (item, earned, possible); see parse_lynis_items.
     lynis_items: list[tuple[str, int, int]] = field(default_factory=list)
+    # Packages with an update in a -security suite (Lynis's PKGS-7392).
+    vulnerable_packages: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- parsing (pure)
@@ -78,6 +82,17 @@ def parse_lynis_report(report: str) -> tuple[int, list[str], list[tuple[str, str
             else:
                 suggestions.append((test_id, text))
     return index, warnings, suggestions
+
+
+def parse_vulnerable_packages(report: str) -> list[str]:
+    """The packages Lynis found a security update for (PKGS-7392), from its report file's text."""
+    return sorted(
+        {
+            value
+            for key, _, value in (line.partition("=") for line in report.splitlines())
+            if key == "vulnerable_package[]"
+        }
+    )
 
 
 def parse_lynis_items(log: str) -> list[tuple[str, int, int]]:
@@ -281,6 +296,7 @@ def audit(node: labctl.Node, deb: Path) -> Findings:
     report, log = run_lynis(node, deb)
     findings.lynis_index, findings.lynis_warnings, findings.lynis_suggestions = parse_lynis_report(report)
     findings.lynis_items = parse_lynis_items(log)
+    findings.vulnerable_packages = parse_vulnerable_packages(report)
     if hardening_index(findings.lynis_items) != findings.lynis_index:
         raise SystemExit(
             f"audit: the points in Lynis's log on {node.hostname} give an index of"
@@ -305,6 +321,7 @@ def report(server: Findings, baseline: Findings, waivers: dict[str, str], host_k
         ("Lynis hardening index", container_index(baseline.lynis_items, host_kernel), server_index),
         ("  host kernel's counted", baseline.lynis_index, server.lynis_index),
         ("Lynis warnings", len(baseline.lynis_warnings), len(server.lynis_warnings)),
+        ("  security updates pending", len(baseline.vulnerable_packages), len(server.vulnerable_packages)),
         ("Lynis suggestions", len(baseline.lynis_suggestions), len(server.lynis_suggestions)),
         ("  of them waived", "-", len(waived)),
         ("ssh-audit failures", len(baseline.ssh_fail), len(server.ssh_fail)),
@@ -329,6 +346,11 @@ def report(server: Findings, baseline: Findings, waivers: dict[str, str], host_k
     ]
     for title, items in sections:
         lines += ["", f"{title} on analytics-server: {len(items)}"] + [f"  {item}" for item in items]
+        if title == "Lynis warnings" and server.vulnerable_packages:
+            lines += [
+                f"  security updates pending for: {', '.join(server.vulnerable_packages)}",
+                f"  apply them: {PATCH_COMMAND}",
+            ]
     lines += [
         "",
         f"lynis_index={server_index} lynis_warnings={len(server.lynis_warnings)} "

@@ -30,6 +30,24 @@ def test_a_report_without_index_counts_as_zero():
     assert audit.parse_lynis_report("lynis_version=3.0.8\n") == (0, [], [])
 
 
+def test_the_packages_behind_a_pending_security_update_are_named():
+    report = (
+        LYNIS_REPORT + "vulnerable_package[]=libssl3\nvulnerable_package[]=libexpat1\nvulnerable_package[]=libssl3\n"
+    )
+    assert audit.parse_vulnerable_packages(report) == ["libexpat1", "libssl3"]
+    assert audit.parse_vulnerable_packages(LYNIS_REPORT) == []
+
+
+def test_the_report_names_pending_security_updates_and_how_to_apply_them():
+    server = audit.Findings(
+        lynis_warnings=["PKGS-7392 Found one or more vulnerable packages."], vulnerable_packages=["libexpat1"]
+    )
+    text = audit.report(server, audit.Findings(), {}, {})
+    assert "security updates pending for: libexpat1" in text
+    assert f"apply them: {audit.PATCH_COMMAND}" in text
+    assert "security updates pending for" not in audit.report(audit.Findings(), audit.Findings(), {}, {})
+
+
 SSH_AUDIT = {
     "kex": [
         {"algorithm": "sntrup761x25519-sha512@openssh.com", "notes": {"info": ["default"]}},
