@@ -16,7 +16,7 @@ MIRROR = "deb.debian.org"
 # Libraries that Debian's security archive has updated, that the lab image has,
 # and that their users depend on loosely enough to take an older version for
 # a moment: one of them is set back to detect that patching brings it forward.
-OUTDATABLE = ("libexpat1", "liblzma5", "libgnutls30")
+SET_BACK_CANDIDATES = ("libexpat1", "liblzma5", "libgnutls30")
 
 
 def window_elements() -> str:
@@ -45,16 +45,11 @@ def archive_versions(package: str) -> list[tuple[str, str]]:
 
 def older_version(package: str) -> str | None:
     """An older version from the main archive, where the installed one came from -security."""
-    versions = archive_versions(package)
+    installed, versions = installed_version(package), archive_versions(package)
     security = [version for version, source in versions if "-security/" in source]
-    older = [
-        version
-        for version, source in versions
-        if "-security/" not in source and "-updates/" not in source and version != installed_version(package)
-    ]
-    if security and security[0] == installed_version(package) and older:
-        return older[0]
-    return None
+    main = [version for version, source in versions if not ("-security/" in source or "-updates/" in source)]
+    older = [version for version in main if version != installed]
+    return older[0] if security and security[0] == installed and older else None
 
 
 def set_back(package: str, version: str, workdir: Path) -> None:
@@ -99,10 +94,10 @@ def test_patching_reports_the_updates_and_the_reboot_need():
 
 def test_patching_installs_a_pending_security_update(tmp_path):
     """A server one security update behind is brought level, and Lynis's check finds nothing left."""
-    older = {package: older_version(package) for package in OUTDATABLE}
+    older = {package: older_version(package) for package in SET_BACK_CANDIDATES}
     package = next((p for p, version in older.items() if version), None)
     if package is None:
-        pytest.skip(f"none of {', '.join(OUTDATABLE)} has an older version in the main archive to set back to")
+        pytest.skip(f"none of {', '.join(SET_BACK_CANDIDATES)} has an older version in the main archive to set back to")
     current = installed_version(package)
     set_back(package, older[package], tmp_path)
     assert installed_version(package) == older[package]
