@@ -70,21 +70,12 @@ lint: setup ## ansible-lint (production profile), yamllint, ruff
 unit: setup ## Unit tests of the Python helpers, plugins and role interfaces
 	pytest tests/unit
 
-# $(call scenarios,RELEASE,ROLES): each role's default scenario in the release's image.
-# Each prints its time, so a slow one shows in CI's log.
-scenarios = image=$$($(LABCTL) image --release $(1)); \
-	for role in $(2); do \
-	  echo "== molecule: $$role ($(1))"; started=$$SECONDS; \
-	  (cd roles/$$role && LAB_IMAGE=$$image MOLECULE_PLATFORM_NAME=molecule-$$role \
-	    molecule -c $(ROOT)/molecule/config.yml test); \
-	  echo "== molecule: $$role ($(1)) passed in $$((SECONDS - started)) s"; \
-	done
-
+# MOLECULE_JOBS scenarios at a time (default 2); each one's log is printed when it ends.
 molecule: setup ## Every role's molecule scenario (podman, testinfra, idempotence)
-	@$(call scenarios,debian12,$(ROLES_WITH_SCENARIOS))
+	@PYTHON=$(PY) tools/molecule-scenarios.sh debian12 $(ROLES_WITH_SCENARIOS)
 
 molecule-noble: setup ## The scenarios of the roles that support Ubuntu 24.04, in its image (not in make test)
-	@$(call scenarios,ubuntu2404,$(ROLES_ON_NOBLE))
+	@PYTHON=$(PY) tools/molecule-scenarios.sh ubuntu2404 $(ROLES_ON_NOBLE)
 
 lab-test: setup ## site.yml through the bastion on a fresh lab, twice; error paths
 	pytest tests/lab --durations=15
