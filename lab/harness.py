@@ -150,6 +150,45 @@ def files_changed_since(node: labctl.Node, marker: str) -> list[str]:
     return out.split()
 
 
+# The folders whose files site.yml writes, and where a no-op run writes nothing.
+SYSTEM_FOLDERS = ("/etc", "/usr", "/opt", "/boot")
+STATE_MARKER = "/run/alab-state-marker"
+
+
+def ruleset_shape(node: labctl.Node) -> str:
+    """The node's loaded nftables ruleset without counters or dynamic set elements."""
+    return container_exec(node.container, "nft", "--stateless", "--terse", "list", "ruleset")
+
+
+@dataclass(frozen=True)
+class StateMark:
+    """A node as it was at one moment: a marker file's time (in /run) and its firewall's shape."""
+
+    node: labctl.Node
+    ruleset: str
+
+
+def mark_state(node: labctl.Node) -> StateMark:
+    container_exec(node.container, "touch", STATE_MARKER)
+    return StateMark(node, ruleset_shape(node))
+
+
+def changes_since(mark: StateMark) -> list[str]:
+    """What differs on the node since the mark: system files written, a changed ruleset, a restart.
+
+    Empty when the node is as it was. A restart empties /run, so the marker's
+    absence counts as a change too.
+    """
+    node = mark.node
+    found = labctl.podman("exec", node.container, "find", *SYSTEM_FOLDERS, "-xdev", "-newer", STATE_MARKER, check=False)
+    if found.returncode != 0:
+        return [f"{node.container}: {STATE_MARKER} is gone or unreadable (restarted?): {found.stderr.strip()}"]
+    changes = [f"{node.container}:{path}" for path in found.stdout.split()]
+    if ruleset_shape(node) != mark.ruleset:
+        changes.append(f"{node.container}: the nftables ruleset")
+    return changes
+
+
 # The lab's analyst (inventory/group_vars/env_lab.yml) and the key `make lab` made for her.
 ANALYST = "ada"
 ANALYST_KEY = labctl.STATE / "analyst_ed25519"

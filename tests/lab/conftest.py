@@ -1,4 +1,14 @@
-"""A fresh lab for the whole session, removed afterwards (LAB_KEEP=1 keeps it)."""
+"""A fresh lab for the whole session, removed afterwards (LAB_KEEP=1 keeps it).
+
+The modules share one provisioning: a module that needs the server as
+site.yml leaves it asks for `provisioned`, and site.yml runs only when no run
+of this session has left the lab that way yet, or when a module since changed
+it. After every module both nodes' system folders and firewalls are compared
+with what they were after the last successful site.yml run; a module that
+changed something and did not restore it makes the next one provision again.
+So each module still runs alone (`pytest tests/lab/test_5_patch.py` provisions
+first) and none depends on what another left behind.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +19,39 @@ import sys
 import pytest
 
 from lab import labctl
-from lab.harness import eventually, instance_states, server_instance_id, ssh
+from lab.harness import (
+    Run,
+    StateMark,
+    changes_since,
+    eventually,
+    instance_states,
+    mark_state,
+    run_playbook,
+    server_instance_id,
+    ssh,
+)
+
+
+class Provisioning:
+    """Whether the lab is as the last successful, default site.yml run left it."""
+
+    def __init__(self) -> None:
+        self.marks: list[StateMark] = []
+
+    def record(self, run: Run) -> None:
+        """A site.yml run with the inventory's own settings finished: the lab is provisioned if it passed."""
+        self.marks = [mark_state(node) for node in (labctl.BASTION, labctl.SERVER)] if run.returncode == 0 else []
+
+    def ensure(self) -> None:
+        """Provision the lab unless it already is as site.yml leaves it."""
+        if self.marks and not self.changes():
+            return
+        run = run_playbook()
+        assert run.returncode == 0, run.output[-3000:]
+        self.record(run)
+
+    def changes(self) -> list[str]:
+        return [change for mark in self.marks for change in changes_since(mark)]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -18,6 +60,32 @@ def lab():
     yield
     if not os.environ.get("LAB_KEEP"):
         subprocess.run([sys.executable, str(labctl.ROOT / "lab" / "labctl.py"), "down"], check=True)
+
+
+@pytest.fixture(scope="session")
+def provisioning(lab) -> Provisioning:
+    return Provisioning()
+
+
+@pytest.fixture(scope="module")
+def provisioned(provisioning: Provisioning) -> None:
+    """The lab as site.yml leaves it (provisioned once per session, again only after a module changed it)."""
+    provisioning.ensure()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def leaves_the_lab_as_site_left_it(request, provisioning: Provisioning):
+    """After each module, forget the provisioning when the module changed the lab and did not restore it."""
+    yield
+    if not provisioning.marks:
+        return
+    changes = provisioning.changes()
+    if changes:
+        provisioning.marks = []
+        shown = ", ".join(changes[:5]) + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"\n{request.node.name} changed the lab ({shown}): the next module provisions again")
 
 
 @pytest.fixture

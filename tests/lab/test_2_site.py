@@ -13,10 +13,11 @@ BASTION_ON_PRIVATE = dict(labctl.BASTION.addresses)[labctl.PRIVATE.name]
 
 
 @pytest.fixture(scope="module")
-def two_runs():
+def two_runs(provisioning):
     bastion_before = len(accepted_logins(labctl.BASTION))
     first = run_playbook()
     second = run_playbook()
+    provisioning.record(second)
     return first, second, len(accepted_logins(labctl.BASTION)) - bastion_before
 
 

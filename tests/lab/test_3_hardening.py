@@ -14,7 +14,7 @@ import pytest
 
 from lab import labctl
 from lab.audit import run_ssh_audit
-from lab.harness import container_exec, run_playbook, ssh, tcp_connects
+from lab.harness import container_exec, ssh, tcp_connects
 
 SERVER_ADDRESS = labctl.SERVER.addresses[0][1]
 PROBE = labctl.extra_node("alab-probe", "probe", "198.18.1.50")
@@ -23,10 +23,8 @@ PROBE_PORT = 8080
 CONNECT_TIMEOUT = 5  # seconds; every connection attempt below is bounded by it
 
 
-@pytest.fixture(scope="module", autouse=True)
-def hardened_server():
-    run = run_playbook()
-    assert run.returncode == 0, run.output[-3000:]
+# The server as site.yml leaves it, shared with the other modules (tests/lab/conftest.py).
+pytestmark = pytest.mark.usefixtures("provisioned")
 
 
 @pytest.fixture(scope="module")

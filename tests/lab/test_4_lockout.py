@@ -12,35 +12,26 @@ import json
 import pytest
 
 from lab import labctl
-from lab.harness import container_exec, eventually, lab_env, run_playbook, ssh
+from lab.harness import container_exec, eventually, lab_env, ruleset_shape, run_playbook, ssh
 
 GUARD_TIMEOUT = 60  # seconds: the shortest the firewall role accepts
 RECOVERY_BOUND = GUARD_TIMEOUT + 90  # the revert, plus TCP's retransmission back-off on stalled sessions
 OLD_CLIENT_KEX = "curve25519-sha256"  # what an OpenSSH client older than 8.5 can offer
 
 
-def ruleset_shape() -> str:
-    """The loaded ruleset without counters or dynamic set elements."""
-    return container_exec(labctl.SERVER.container, "nft", "--stateless", "--terse", "list", "ruleset")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def hardened_server():
-    run = run_playbook()
-    assert run.returncode == 0, run.output[-3000:]
-    yield
-    # Leave the server as site.yml makes it, whatever a test did.
-    assert run_playbook().returncode == 0
+# The server as site.yml leaves it. The reverts below rewrite its files, so the
+# next module provisions again (tests/lab/conftest.py watches for that).
+pytestmark = pytest.mark.usefixtures("provisioned")
 
 
 def test_a_firewall_that_shuts_out_the_bastion_is_reverted():
-    before = ruleset_shape()
+    before = ruleset_shape(labctl.SERVER)
     wrong_bastion = {"firewall_ssh_allowed_sources": ["198.18.1.99"], "firewall_lockout_guard_timeout": GUARD_TIMEOUT}
     run = run_playbook("site.yml", "--extra-vars", json.dumps(wrong_bastion))
     assert run.returncode != 0
     assert "The new firewall settings cut Ansible off from analytics-server" in run.output
     assert eventually(lambda: ssh(labctl.SERVER, "true").returncode == 0, RECOVERY_BOUND)
-    assert ruleset_shape() == before
+    assert ruleset_shape(labctl.SERVER) == before
     assert "198.18.1.99" not in container_exec(labctl.SERVER.container, "cat", "/etc/nftables.conf")
 
 

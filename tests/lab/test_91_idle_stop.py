@@ -44,7 +44,7 @@ def shutdown_behaviour(ec2, instance_id: str) -> str:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def provisioned():
+def careless_launch_provisioned(provisioning):
     """site.yml on an instance launched to terminate on power-off, as a careless launch leaves it."""
     ec2 = labctl.ec2_client()
     instance_id = server_instance_id(ec2)
@@ -53,6 +53,7 @@ def provisioned():
     )
     run = run_playbook()
     assert run.returncode == 0, run.output[-3000:]
+    provisioning.record(run)
     return ec2, instance_id
 
 
@@ -119,8 +120,8 @@ def analyst_session():
         eventually(lambda: not analyst_sessions(), bound=15, interval=1)
 
 
-def test_site_yml_makes_a_power_off_stop_the_instance(provisioned):
-    ec2, instance_id = provisioned
+def test_site_yml_makes_a_power_off_stop_the_instance(careless_launch_provisioned):
+    ec2, instance_id = careless_launch_provisioned
     assert shutdown_behaviour(ec2, instance_id) == "stop"
 
 
