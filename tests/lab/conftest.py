@@ -83,9 +83,12 @@ def leaves_the_lab_as_site_left_it(request, provisioning: Provisioning):
     if changes:
         provisioning.marks = []
         shown = ", ".join(changes[:5]) + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
+        # Module teardown runs inside the last test's captured teardown: write past the capture.
         reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"\n{request.node.name} changed the lab ({shown}): the next module provisions again")
+        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is not None and capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(f"\n{request.node.name} changed the lab ({shown}): the next module provisions")
 
 
 @pytest.fixture
