@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import shlex
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,6 +208,36 @@ def analyst_ssh_command(*args: str, jump: bool = True) -> list[str]:
         bastion = labctl.BASTION.addresses[0][1]
         options += ["-o", f"ProxyCommand=ssh {' '.join(options)} -W %h:%p {ANALYST}@{bastion}"]
     return ["ssh", *options, *args]
+
+
+@contextmanager
+def analyst_session(seconds: int) -> Iterator[str]:
+    """The analyst logged in to the server through the bastion, running `sleep seconds`; yields its pid there.
+
+    Bounded twice: the remote sleep ends by itself, and leaving the block ends
+    the client and then the remote command by its pid, since without a
+    terminal it outlives the client (and would keep the server busy for the
+    tests after this one).
+    """
+    server = labctl.SERVER.addresses[0][1]
+    cmd = analyst_ssh_command(f"{ANALYST}@{server}", f"echo session $$; exec sleep {seconds}")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid = ""
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        line = proc.stdout.readline() if ready else ""
+        assert line.startswith("session "), f"the analyst's session did not open: {line!r}"
+        pid = line.split()[1]
+        yield pid
+    finally:
+        end_process(proc, timeout=10)
+        if pid:
+            labctl.podman("exec", labctl.SERVER.container, "kill", pid, check=False)
+            assert eventually(
+                lambda: labctl.podman("exec", labctl.SERVER.container, "kill", "-0", pid, check=False).returncode != 0,
+                bound=15,
+                interval=1,
+            )
 
 
 def ssh(

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 
 import pytest
 
 from lab import labctl
-from lab.harness import ANALYST, analyst_ssh_command, container_exec, end_process, eventually, run_playbook
+from lab.harness import ANALYST, container_exec, eventually, run_playbook
+from lab.harness import analyst_session as open_analyst_session
 
 SERVER = labctl.SERVER.container
-SERVER_ADDRESS = labctl.SERVER.addresses[0][1]
 STATE = "/var/lib/idle-stop/state.json"
 DECISION = re.compile(r"^(busy: |idle since )", re.MULTILINE)
 
@@ -103,21 +102,10 @@ def analyst_sessions() -> bool:
 @pytest.fixture
 def analyst_session():
     """The analyst logged in through the bastion, running a command, until the test ends."""
-    session = subprocess.Popen(
-        analyst_ssh_command(f"{ANALYST}@{SERVER_ADDRESS}", "sleep", "120"),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        if not eventually(analyst_sessions, bound=30, interval=1):
-            session.kill()
-            pytest.fail(f"the analyst's session did not start: {session.communicate(timeout=10)[1]}")
+    with open_analyst_session(120):
+        assert eventually(analyst_sessions, bound=30, interval=1), "sshd runs no session of the analyst"
         yield
-    finally:
-        end_process(session, timeout=15)
-        eventually(lambda: not analyst_sessions(), bound=15, interval=1)
+    eventually(lambda: not analyst_sessions(), bound=15, interval=1)
 
 
 def test_site_yml_makes_a_power_off_stop_the_instance(careless_launch_provisioned):

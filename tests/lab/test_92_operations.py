@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import select
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,13 +22,11 @@ from lab import labctl
 from lab.harness import (
     ANALYST,
     ANALYST_KEY,
-    analyst_ssh_command,
-    end_process,
-    eventually,
     instance_states,
     run_playbook,
     ssh,
 )
+from lab.harness import analyst_session as open_analyst_session
 
 SERVER = labctl.SERVER.addresses[0][1]
 # The analyst's open session: bounded by itself (the remote sleep ends), and ended
@@ -47,25 +44,8 @@ def running_lab(provisioned):
 @pytest.fixture
 def analyst_session() -> Iterator[str]:
     """The analyst logged in to the server, running a command; yields its pid on the server."""
-    cmd = analyst_ssh_command(f"{ANALYST}@{SERVER}", f"echo session $$; exec sleep {SESSION_SECONDS}")
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    pid = ""
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        line = proc.stdout.readline() if ready else ""
-        assert line.startswith("session "), f"the analyst's session did not open: {line!r}"
-        pid = line.split()[1]
+    with open_analyst_session(SESSION_SECONDS) as pid:
         yield pid
-    finally:
-        end_process(proc, timeout=10)
-        if pid:
-            # Without a terminal, the remote command outlives the client: end it by its pid.
-            labctl.podman("exec", labctl.SERVER.container, "kill", pid, check=False)
-            assert eventually(
-                lambda: labctl.podman("exec", labctl.SERVER.container, "kill", "-0", pid, check=False).returncode != 0,
-                bound=15,
-                interval=1,
-            )
 
 
 def test_server_stop_refuses_while_an_analyst_is_logged_in(analyst_session):
