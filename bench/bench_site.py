@@ -4,8 +4,10 @@
 Prints the figures for one run, measured side by side: seconds, tasks, the
 executions on the hosts versus on the controller (bench/callback_plugins/
 run_costs.py), bastion logins, and the ten most expensive tasks of each run.
-Ends with one machine-readable line:
+A third run re-runs with the opt-in Mitogen profile beside the default one.
+Ends with one machine-readable line (wrapped here):
   converge_s=<s> rerun_s=<s> ratio=<r> tasks=<n> bastion_logins_per_run=<n> rerun_remote=<n>
+  mitogen_rerun_s=<s> mitogen_ratio=<r>
 No figure is asserted anywhere: machines are noisy, compare the ratio.
 """
 
@@ -15,6 +17,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,11 +35,33 @@ COSTS_ENV = {
 }
 
 
-def timed_run(label: str) -> tuple[Run, int, dict]:
-    """Run site.yml; return the run, the logins the bastion accepted meanwhile, and its costs."""
+def mitogen_env() -> dict[str, str]:
+    """The opt-in fast profile: Mitogen's linear strategy (README, "Fast runs")."""
+    import ansible_mitogen  # the controller lock pins it; imported only for this profile
+
+    strategies = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
+    return {"ANSIBLE_STRATEGY_PLUGINS": str(strategies), "ANSIBLE_STRATEGY": "mitogen_linear"}
+
+
+@dataclass
+class Measured:
+    """One site.yml run with what the bench reads from it."""
+
+    label: str
+    run: Run
+    logins: int
+    costs: dict
+
+    @property
+    def changed(self) -> int:
+        return sum(host["changed"] for host in self.run.recap.values())
+
+
+def timed_run(label: str, profile: dict[str, str] | None = None) -> Measured:
+    """Run site.yml; keep the run, the logins the bastion accepted meanwhile, and its costs."""
     before = len(accepted_logins(labctl.BASTION))
     with tempfile.NamedTemporaryFile(prefix="run-costs-", suffix=".json") as costs_file:
-        run = run_playbook(set_env={**COSTS_ENV, "RUN_COSTS_FILE": costs_file.name})
+        run = run_playbook(set_env={**COSTS_ENV, **(profile or {}), "RUN_COSTS_FILE": costs_file.name})
         costs = json.loads(Path(costs_file.name).read_text() or "{}")
     logins = len(accepted_logins(labctl.BASTION)) - before
     if run.returncode != 0:
@@ -44,38 +69,54 @@ def timed_run(label: str) -> tuple[Run, int, dict]:
         raise SystemExit(f"bench: the {label} run failed (exit {run.returncode})")
     if "executions" not in costs:
         raise SystemExit(f"bench: the {label} run wrote no run_costs figures (is the callback enabled?)")
-    return run, logins, costs
+    return Measured(label, run, logins, costs)
 
 
-def print_most_expensive(label: str, costs: dict) -> None:
-    print(f"\nThe ten most expensive tasks of the {label}:")
-    for task in most_expensive(costs):
+def print_most_expensive(measured: Measured) -> None:
+    print(f"\nThe ten most expensive tasks of the {measured.label}:")
+    for task in most_expensive(measured.costs):
         print(f"  {task['seconds']:7.2f} s  {task['name']}")
+
+
+def print_table(runs: list[Measured]) -> None:
+    rows = [
+        ("seconds", [f"{m.run.seconds:.2f}" for m in runs]),
+        ("tasks run", [str(m.run.tasks) for m in runs]),
+        ("changed", [str(m.changed) for m in runs]),
+        *(
+            (f"{kind} executions", [str(m.costs["executions"][kind]) for m in runs])
+            for kind in ("remote", "local", "skipped")
+        ),
+        ("bastion SSH logins", [str(m.logins) for m in runs]),
+    ]
+    print()
+    print(f"{'':<22}" + "".join(f"{m.label:>18}" for m in runs))
+    for name, values in rows:
+        print(f"{name:<22}" + "".join(f"{value:>18}" for value in values))
 
 
 def main() -> int:
     subprocess.run([sys.executable, str(labctl.ROOT / "lab" / "labctl.py"), "up", "--fresh"], check=True)
-    converge, converge_logins, converge_costs = timed_run("converge")
-    rerun, rerun_logins, rerun_costs = timed_run("re-run")
-    changed = sum(host["changed"] for host in rerun.recap.values())
-    ratio = rerun.seconds / converge.seconds
-    logins_per_run = (converge_logins + rerun_logins) / 2
+    converge = timed_run("converge")
+    rerun = timed_run("re-run")
+    fast = timed_run("re-run (mitogen)", mitogen_env())
+    runs = [converge, rerun, fast]
 
-    print()
-    print(f"{'':<28}{'converge':>10}{'re-run':>10}")
-    print(f"{'seconds':<28}{converge.seconds:>10.2f}{rerun.seconds:>10.2f}")
-    print(f"{'tasks run':<28}{converge.tasks:>10}{rerun.tasks:>10}")
-    for kind in ("remote", "local", "skipped"):
-        label = f"{kind} executions"
-        print(f"{label:<28}{converge_costs['executions'][kind]:>10}{rerun_costs['executions'][kind]:>10}")
-    print(f"{'bastion SSH logins':<28}{converge_logins:>10}{rerun_logins:>10}")
-    print_most_expensive("converge", converge_costs)
-    print_most_expensive("re-run", rerun_costs)
-    print(f"\nre-run / converge time ratio: {ratio:.2f}; re-run changed {changed} task(s)")
+    print_table(runs)
+    for measured in runs:
+        print_most_expensive(measured)
+    ratio = rerun.run.seconds / converge.run.seconds
+    fast_ratio = fast.run.seconds / converge.run.seconds
+    logins_per_run = (converge.logins + rerun.logins) / 2
     print(
-        f"converge_s={converge.seconds:.2f} rerun_s={rerun.seconds:.2f} ratio={ratio:.2f} "
-        f"tasks={converge.tasks} bastion_logins_per_run={logins_per_run:g} "
-        f"rerun_remote={rerun_costs['executions']['remote']}"
+        f"\nre-run / converge time ratio: {ratio:.2f} (mitogen profile: {fast_ratio:.2f}); "
+        f"the re-runs changed {rerun.changed} and {fast.changed} task(s)"
+    )
+    print(
+        f"converge_s={converge.run.seconds:.2f} rerun_s={rerun.run.seconds:.2f} ratio={ratio:.2f} "
+        f"tasks={converge.run.tasks} bastion_logins_per_run={logins_per_run:g} "
+        f"rerun_remote={rerun.costs['executions']['remote']} "
+        f"mitogen_rerun_s={fast.run.seconds:.2f} mitogen_ratio={fast_ratio:.2f}"
     )
     return 0
 
