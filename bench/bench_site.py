@@ -4,10 +4,8 @@
 Prints the figures for one run, measured side by side: seconds, tasks, the
 executions on the hosts versus on the controller (bench/callback_plugins/
 run_costs.py), bastion logins, and the ten most expensive tasks of each run.
-A third run re-runs with the opt-in Mitogen profile beside the default one.
-Ends with one machine-readable line (wrapped here):
+Ends with one machine-readable line:
   converge_s=<s> rerun_s=<s> ratio=<r> tasks=<n> bastion_logins_per_run=<n> rerun_remote=<n>
-  mitogen_rerun_s=<s> mitogen_ratio=<r>
 No figure is asserted anywhere: machines are noisy, compare the ratio.
 """
 
@@ -35,14 +33,6 @@ COSTS_ENV = {
 }
 
 
-def mitogen_env() -> dict[str, str]:
-    """The opt-in fast profile: Mitogen's linear strategy (README, "Fast runs")."""
-    import ansible_mitogen  # the controller lock pins it; imported only for this profile
-
-    strategies = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
-    return {"ANSIBLE_STRATEGY_PLUGINS": str(strategies), "ANSIBLE_STRATEGY": "mitogen_linear"}
-
-
 @dataclass
 class Measured:
     """One site.yml run with what the bench reads from it."""
@@ -57,11 +47,11 @@ class Measured:
         return sum(host["changed"] for host in self.run.recap.values())
 
 
-def timed_run(label: str, profile: dict[str, str] | None = None) -> Measured:
+def timed_run(label: str) -> Measured:
     """Run site.yml; keep the run, the logins the bastion accepted meanwhile, and its costs."""
     before = len(accepted_logins(labctl.BASTION))
     with tempfile.NamedTemporaryFile(prefix="run-costs-", suffix=".json") as costs_file:
-        run = run_playbook(set_env={**COSTS_ENV, **(profile or {}), "RUN_COSTS_FILE": costs_file.name})
+        run = run_playbook(set_env={**COSTS_ENV, "RUN_COSTS_FILE": costs_file.name})
         costs = json.loads(Path(costs_file.name).read_text() or "{}")
     logins = len(accepted_logins(labctl.BASTION)) - before
     if run.returncode != 0:
@@ -99,24 +89,18 @@ def main() -> int:
     subprocess.run([sys.executable, str(labctl.ROOT / "lab" / "labctl.py"), "up", "--fresh"], check=True)
     converge = timed_run("converge")
     rerun = timed_run("re-run")
-    fast = timed_run("re-run (mitogen)", mitogen_env())
-    runs = [converge, rerun, fast]
+    runs = [converge, rerun]
 
     print_table(runs)
     for measured in runs:
         print_most_expensive(measured)
     ratio = rerun.run.seconds / converge.run.seconds
-    fast_ratio = fast.run.seconds / converge.run.seconds
     logins_per_run = (converge.logins + rerun.logins) / 2
-    print(
-        f"\nre-run / converge time ratio: {ratio:.2f} (mitogen profile: {fast_ratio:.2f}); "
-        f"the re-runs changed {rerun.changed} and {fast.changed} task(s)"
-    )
+    print(f"\nre-run / converge time ratio: {ratio:.2f}; the re-run changed {rerun.changed} task(s)")
     print(
         f"converge_s={converge.run.seconds:.2f} rerun_s={rerun.run.seconds:.2f} ratio={ratio:.2f} "
         f"tasks={converge.run.tasks} bastion_logins_per_run={logins_per_run:g} "
-        f"rerun_remote={rerun.costs['executions']['remote']} "
-        f"mitogen_rerun_s={fast.run.seconds:.2f} mitogen_ratio={fast_ratio:.2f}"
+        f"rerun_remote={rerun.costs['executions']['remote']}"
     )
     return 0
 
