@@ -144,16 +144,17 @@ def accepted_logins(node: labctl.Node) -> list[tuple[str, str]]:
     return [(m["user"], m["address"]) for m in ACCEPTED.finditer(journal)]
 
 
-def files_changed_since(node: labctl.Node, marker: str) -> list[str]:
-    """Files under the system's configuration and data folders newer than marker."""
-    out = container_exec(
-        node.container, "find", "/etc", "/srv", "/home", "/usr", "/opt", "/root", "-xdev", "-newer", marker
-    )
-    return out.split()
-
-
+# The system's configuration and data folders, where nothing may change before a run starts.
+DATA_FOLDERS = ("/etc", "/srv", "/home", "/usr", "/opt", "/root")
 # The folders whose files site.yml writes, and where a no-op run writes nothing.
 SYSTEM_FOLDERS = ("/etc", "/usr", "/opt", "/boot")
+
+
+def files_changed_since(node: labctl.Node, marker: str, folders: tuple[str, ...] = DATA_FOLDERS) -> list[str]:
+    """Files under folders newer than marker (a LabError when the marker is gone)."""
+    return container_exec(node.container, "find", *folders, "-xdev", "-newer", marker).split()
+
+
 STATE_MARKER = "/run/alab-state-marker"
 
 
@@ -182,10 +183,10 @@ def changes_since(mark: StateMark) -> list[str]:
     absence counts as a change too.
     """
     node = mark.node
-    found = labctl.podman("exec", node.container, "find", *SYSTEM_FOLDERS, "-xdev", "-newer", STATE_MARKER, check=False)
-    if found.returncode != 0:
-        return [f"{node.container}: {STATE_MARKER} is gone or unreadable (restarted?): {found.stderr.strip()}"]
-    changes = [f"{node.container}:{path}" for path in found.stdout.split()]
+    try:
+        changes = [f"{node.container}:{path}" for path in files_changed_since(node, STATE_MARKER, SYSTEM_FOLDERS)]
+    except labctl.LabError as err:
+        return [f"{node.container}: {STATE_MARKER} is gone or unreadable (restarted?): {err}"]
     if ruleset_shape(node) != mark.ruleset:
         changes.append(f"{node.container}: the nftables ruleset")
     return changes

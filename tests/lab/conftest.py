@@ -43,15 +43,19 @@ class Provisioning:
         self.marks = [mark_state(node) for node in (labctl.BASTION, labctl.SERVER)] if run.returncode == 0 else []
 
     def ensure(self) -> None:
-        """Provision the lab unless it already is as site.yml leaves it."""
-        if self.marks and not self.changes():
+        """Provision the lab unless it already is as site.yml leaves it (verify() ends every module)."""
+        if self.marks:
             return
         run = run_playbook()
         assert run.returncode == 0, run.output[-3000:]
         self.record(run)
 
-    def changes(self) -> list[str]:
-        return [change for mark in self.marks for change in changes_since(mark)]
+    def verify(self) -> list[str]:
+        """What changed since the last run; when anything did, the lab no longer counts as provisioned."""
+        changes = [change for mark in self.marks for change in changes_since(mark)]
+        if changes:
+            self.marks = []
+        return changes
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -77,11 +81,8 @@ def provisioned(provisioning: Provisioning) -> None:
 def leaves_the_lab_as_site_left_it(request, provisioning: Provisioning):
     """After each module, forget the provisioning when the module changed the lab and did not restore it."""
     yield
-    if not provisioning.marks:
-        return
-    changes = provisioning.changes()
+    changes = provisioning.verify()
     if changes:
-        provisioning.marks = []
         shown = ", ".join(changes[:5]) + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
         # Module teardown runs inside the last test's captured teardown: write past the capture.
         reporter = request.config.pluginmanager.get_plugin("terminalreporter")
