@@ -4,8 +4,9 @@
 - ``lock``: regenerate the lock from requirements.in with uv for the server
   (CPython 3.11, manylinux_2_36 x86_64, wheels only), leaving out every file
   uploaded in the last ``--cooldown-days`` days.
-- ``check``: is the lock acceptable? Every package approved, every file a wheel
-  for the server with a sha256, no direct or VCS source, nothing inside the
+- ``check``: is the lock acceptable? Every field parses (``tools/pylock.py``),
+  every package approved, every file a wheel for the server with a sha256 and a
+  URL on the index's file host, no direct or VCS source, nothing inside the
   cooldown unless approved with ``recent_ok``. Offline.
 - ``review --base REF``: a Markdown report of the lock against a git ref for
   the pull request: the same problems, what was added, removed, upgraded and
@@ -32,7 +33,7 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from packaging.markers import InvalidMarker
 from packaging.requirements import InvalidRequirement, Requirement
@@ -51,6 +52,9 @@ DEFAULT_CACHE = ROOT / ".cache" / "pypi-json"
 COOLDOWN_DAYS = 7
 INDEX_URL = "https://pypi.org/simple"
 JSON_API = "https://pypi.org/pypi"
+# Where the index (INDEX_URL) serves its files from: uv writes these URLs into the lock,
+# and the wheel mirror downloads from them. A file anywhere else was put there by hand.
+FILE_ORIGINS = ("https://files.pythonhosted.org",)
 
 # ------------------------------------------------------------------ the server
 
@@ -257,6 +261,14 @@ def wheel_problem(package: LockedPackage, filename: str) -> str | None:
     return None
 
 
+def url_problem(url: str) -> str | None:
+    """Why a file may not come from this URL, or None: only the index's file hosts (FILE_ORIGINS) serve the lock."""
+    parts = urlsplit(url)
+    if f"{parts.scheme}://{parts.netloc}".lower() in FILE_ORIGINS:
+        return None
+    return f"is not on the index's file host ({', '.join(FILE_ORIGINS)})"
+
+
 def _version_key(text: str) -> Version | str:
     try:
         return Version(text)
@@ -314,6 +326,14 @@ def check_package(package: LockedPackage, inputs: Inputs, now: dt.datetime, cool
             problems.append(
                 Problem(
                     subject, f"file {file.filename} has no URL on the index", f"{regenerate}: uv records the index URL"
+                )
+            )
+        elif (why := url_problem(file.url)) is not None:
+            problems.append(
+                Problem(
+                    subject,
+                    f"file {file.filename} has the url {file.url!r}, which {why}",
+                    f"{regenerate} (uv writes the index's URL: the lock was edited by hand)",
                 )
             )
         if file.upload_time is None:
@@ -655,12 +675,17 @@ def diff(base: Lock | None, head: Lock) -> list[Change]:
             a, b = _version_key(before.version or ""), _version_key(after.version or "")
             if isinstance(a, Version) and isinstance(b, Version) and a != b:
                 kind = "upgraded" if b > a else "downgraded"
-            elif a != b or {f.sha256 for f in before.files} != {f.sha256 for f in after.files}:
+            elif a != b or _sources(before) != _sources(after):
                 kind = "changed"
             else:
                 kind = "unchanged"
         changes.append(Change(key, kind, before, after))
     return changes
+
+
+def _sources(package: LockedPackage) -> set[tuple[str | None, str | None]]:
+    """Where each file comes from and what it must hash to: a file moved to another URL is a change."""
+    return {(file.url, file.sha256) for file in package.files}
 
 
 def git_base_lock(lock_path: Path, ref: str) -> tuple[str | None, str]:
@@ -815,7 +840,7 @@ def render_review(
         rows = by_kind.get(kind, [])
         out += ["", f"### {title} ({len(rows)})"]
         if kind == "changed" and rows:
-            out += ["", "Same version with other files, or versions that cannot be ordered: check why."]
+            out += ["", "Same version with other files or file URLs, or versions that cannot be ordered: check why."]
         if rows:
             table(None, rows, transitive=True)
         else:

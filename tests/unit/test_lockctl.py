@@ -19,11 +19,12 @@ NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 OLD = "2026-01-10T12:00:00Z"
 RECENT = "2026-05-30T08:00:00Z"  # 1.7 days before NOW: inside the 7-day cooldown
 SHA = "ab" * 32
+FILES = "https://files.pythonhosted.org"  # where uv's lock points every file
 
 
 def wheel(filename: str, uploaded: str | None = OLD, sha: str | None = SHA) -> str:
     """One file of a [[packages]] entry, as uv writes it."""
-    parts = [f'url = "https://files.pythonhosted.org/packages/ab/cd/{filename}"']
+    parts = [f'url = "{FILES}/packages/ab/cd/{filename}"']
     parts += [f"upload-time = {uploaded}"] if uploaded else []
     parts.append("size = 12345")
     parts += [f'hashes = {{ sha256 = "{sha}" }}'] if sha else []
@@ -210,6 +211,26 @@ REFUSALS = [
         id="recent-ok-for-another-version",
     ),
     pytest.param(
+        (PANDAS.replace(FILES, "https://files.example.org"), PYTZ),
+        APPROVALS,
+        "pandas 2.2.3: file pandas-2.2.3-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl has the url "
+        "'https://files.example.org/packages/ab/cd/pandas-2.2.3-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"
+        ".whl', which is not on the index's file host (https://files.pythonhosted.org). Fix: regenerate with make lock",
+        id="file-on-another-host",
+    ),
+    pytest.param(
+        (PANDAS.replace(FILES, "http://files.pythonhosted.org"), PYTZ),
+        APPROVALS,
+        "which is not on the index's file host (https://files.pythonhosted.org)",
+        id="file-over-plain-http",
+    ),
+    pytest.param(
+        (PANDAS.replace(FILES, f"{FILES}:8443"), PYTZ),
+        APPROVALS,
+        "which is not on the index's file host (https://files.pythonhosted.org)",
+        id="file-on-another-port",
+    ),
+    pytest.param(
         (package("pandas", "2.2.3", wheel("pandas-2.2.3-py3-none-any.whl", uploaded=None)), PYTZ),
         APPROVALS,
         "pandas 2.2.3: file pandas-2.2.3-py3-none-any.whl has no upload-time, so the cooldown cannot be judged",
@@ -302,6 +323,32 @@ def test_unreadable_input_exits_2_and_says_which_file(tmp_path, capsys, name, co
     assert message in err and name in err
 
 
+@pytest.mark.parametrize(
+    ("version", "extra", "message"),
+    [
+        pytest.param(
+            "2.2.3",
+            (r'marker = "python_version > \"0\"\n--find-links file:///home/ada/x"',),
+            "pandas: marker 'python_version > \"0\"\\n--find-links file:///home/ada/x' is not a PEP 508",
+            id="marker-with-pip-option",
+        ),
+        pytest.param(
+            "2.2.3 --index-url http://evil.example",
+            (),
+            "pandas: version '2.2.3 --index-url http://evil.example' is not a PEP 440 version",
+            id="version-with-pip-option",
+        ),
+    ],
+)
+def test_check_refuses_a_lock_whose_fields_do_not_parse(tmp_path, capsys, version, extra, message):
+    """make lock-check runs this: a crafted entry is refused, never called acceptable."""
+    crafted = package("pandas", version, wheel("pandas-2.2.3-py3-none-any.whl"), extra=extra)
+    code, out, err = run(capsys, "check", "--dir", str(make_dir(tmp_path, (crafted, PYTZ))))
+    assert code == 2
+    assert message in err and "Fix: regenerate the lock with `make lock`" in err
+    assert "acceptable" not in out
+
+
 # ------------------------------------------------------------------ review: diff and "pulled in by"
 
 
@@ -332,6 +379,12 @@ def test_diff_sorts_added_removed_and_same_version_with_other_files():
     head = loads(lock_text(package("kept", "1.0", wheel("kept-1.0-py3-none-any.whl")), other, PYTZ))
     kinds = {change.key: change.kind for change in lockctl.diff(base, head)}
     assert kinds == {"kept": "unchanged", "gone": "removed", "rebuilt": "changed", "pytz": "added"}
+
+
+def test_diff_counts_a_file_moved_to_another_url_as_changed():
+    base = loads(lock_text(PANDAS))
+    moved = loads(lock_text(PANDAS.replace(FILES, "https://files.example.org")))
+    assert [change.kind for change in lockctl.diff(base, moved)] == ["changed"]
 
 
 def test_diff_against_no_base_lock_adds_everything():
@@ -493,6 +546,16 @@ def test_review_exits_1_and_lists_the_problems(repo, capsys):
     assert "**Not acceptable: 2 problem(s).**" in out
     assert "- numpy 1.26.3: is in the lock but not approved." in out
     assert "| `tzdata` | 2024.2 | unknown (see above) |" in out
+
+
+def test_review_reports_a_file_moved_to_another_host_with_its_hash_kept(repo, capsys):
+    lock = repo / "pylock.toml"
+    lock.write_text(lock.read_text().replace(FILES, "https://files.example.org"))
+    code, out, _ = run(capsys, "review", "--base", "HEAD", "--dir", str(repo), "--offline")
+    assert code == 1
+    assert "**Not acceptable: 3 problem(s).**" in out
+    assert "0 added, 0 removed, 0 upgraded, 0 downgraded, 3 changed, 0 unchanged" in out
+    assert "which is not on the index's file host (https://files.pythonhosted.org)" in out
 
 
 def test_review_of_a_lock_new_since_the_base_adds_everything(tmp_path, capsys):

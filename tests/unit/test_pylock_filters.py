@@ -20,6 +20,9 @@ SMALL = ROOT / "tests" / "data" / "locks" / "small" / "pylock.toml"
 SMALL_TEXT = SMALL.read_text()
 SIX_HASH = "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"
 OTHER_HASH = "e05947f470e3b2e4229858f95673fadf5b70ed50ddbe4ca545aea238650a4f5a"
+# The small lock's marker, and a crafted one that would add a pip option on a line of its own.
+SMALL_MARKER = '''marker = "python_full_version < '3.13'"'''
+INJECTED_MARKER = r'''marker = "python_full_version < '3.13'\n--find-links file:///home/ada/x"'''
 
 # What Debian 12's pip (23.0.1) printed in the python_env scenario for a six wheel
 # overwritten in the mirror.
@@ -38,11 +41,12 @@ def test_requirements_are_the_lock_as_tools_pylock_reads_it():
     assert pylock_requirements(SMALL_TEXT) == pylock.requirements(pylock.load(SMALL))
 
 
-def test_requirements_pin_every_package_with_its_hash_and_keep_markers():
+def test_requirements_pin_every_package_with_its_hash_and_keep_markers_normalised():
     lines = pylock_requirements(SMALL_TEXT).splitlines()
     assert [line.split("==")[0] for line in lines] == ["exceptiongroup", "idna", "six", "typing-extensions"]
     assert f"six==1.17.0 --hash=sha256:{SIX_HASH}" in lines
-    assert any(line.startswith("typing-extensions==4.16.0 ; python_full_version < '3.13' --hash=") for line in lines)
+    # The lock says python_full_version < '3.13': the marker is parsed and written as packaging writes it.
+    assert any(line.startswith('typing-extensions==4.16.0 ; python_full_version < "3.13" --hash=') for line in lines)
 
 
 def test_digest_is_the_sha256_of_the_requirements():
@@ -86,6 +90,11 @@ def test_what_pip_installs_changes_the_digest(change):
             'wheels = [{ url = "https://example.org/six-1.17.0-py3-none-any.whl" }]\n',
             "gives no wheel with a sha256 for six",
             id="wheel without hash",
+        ),
+        pytest.param(
+            SMALL_TEXT.replace(SMALL_MARKER, INJECTED_MARKER),
+            r"""typing-extensions: marker "python_full_version < '3.13'\n--find-links file:///home/ada/x" is not""",
+            id="marker with pip options",
         ),
     ],
 )
