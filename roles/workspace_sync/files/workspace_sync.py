@@ -5,29 +5,44 @@ Run by workspace-sync.service (a timer) and workspace-sync-shutdown.service (at
 power-off), as the workspace-sync account, whose traffic alone the firewall lets
 through to S3. Each run:
 
-* walks the configured folders (shell patterns such as /home/*/work), skipping
-  excluded names, symbolic links and anything that is not a regular file;
 * lists what the bucket holds under the server's prefix;
+* walks the configured folders (shell patterns such as /home/*/work) by file
+  descriptor: each folder is opened from / one name at a time and each folder
+  below relative to its parent's descriptor, never through a symbolic link
+  (O_NOFOLLOW), leaving out excluded names, links and anything that is not a
+  regular file (FIFOs, sockets, devices);
 * uploads what is new or changed: a file whose size differs from the object's, or
   whose size and modification time differ from the last upload this server
-  recorded (state file) and whose MD5 differs from the object's ETag;
+  recorded (state file) and whose MD5 differs from the object's ETag. The file is
+  opened again the same way (non-blocking, so that a FIFO cannot hold the open),
+  and must be the regular file the walk saw (fstat: the same st_dev and st_ino,
+  as must each folder on the way); otherwise it is skipped with a line naming it.
+  The MD5 and the upload read that one descriptor, and no more than the size
+  fstat gave; a file that changed while it was read is not recorded as copied,
+  so the next run copies it again;
 * deletes objects whose file is gone only when delete_remote is true (default:
   nothing is ever deleted in the bucket; versioning on the bucket keeps old copies);
 * prints one summary line for the journal.
 
-Exit status: 0 all copied; 1 some files failed (named above the summary); 2 the
-configuration or the bucket is wrong (nothing was copied; the message says what
-to fix). The standard library does everything but S3, which needs boto3
-(Debian's python3-boto3), imported only when the bucket is used, so
-`--check-config` works anywhere.
+An analyst owns her folder and may swap any name in it at any moment: the copy,
+which may read every file (CAP_DAC_READ_SEARCH), reads only what it walked.
+
+Exit status: 0 all copied (a skipped file does not count); 1 some files failed
+(named above the summary); 2 the configuration or the bucket is wrong (nothing
+was copied; the message says what to fix). The standard library does everything
+but S3, which needs boto3 (Debian's python3-boto3), imported only when the bucket
+is used, so `--check-config` works anywhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import fnmatch
 import glob
 import hashlib
+import io
 import json
 import os
 import stat
@@ -36,6 +51,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 
 DEFAULT_CONFIG = "/etc/workspace-sync/config.json"
 KEYS = {
@@ -119,12 +135,41 @@ def load_config(text: str, source: str = "configuration") -> Config:
 
 # ----------------------------------------------------------------------------- what is where
 
+# A folder, or a file, is opened one name at a time relative to the descriptor of the
+# folder that holds it, never through a symbolic link (O_NOFOLLOW: the kernel refuses a
+# link, with ELOOP, or ENOTDIR when a folder is asked for), and non-blocking, so that a
+# FIFO put in a file's place cannot hold the open. An analyst owns her folder and may
+# swap anything in it at any moment; what is opened is then checked (fstat) to be the
+# very folder or file the walk saw.
+FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+# The walk holds one descriptor per level below a copied folder, and goes no deeper.
+MAX_DEPTH = 128
+# What an open's refusal means: the name is not what the walk saw there (not a failure).
+REFUSALS = {
+    errno.ELOOP: "a symbolic link, not followed",
+    errno.ENOTDIR: "not a folder",
+    errno.ENXIO: "not a regular file",  # a socket
+}
+
+Identity = tuple[int, int]  # (st_dev, st_ino)
+T = TypeVar("T")
+
+
+class Skipped(Exception):
+    """A name is not what the walk saw, or not something to copy: left out with a line, not a failure."""
+
 
 @dataclass(frozen=True)
 class LocalFile:
     path: str
     size: int
     mtime_ns: int
+    # Where the walk found it: the copied folder, the names below it down to the file,
+    # and the identity of the folder, of each folder between and of the file.
+    root: str = ""
+    names: tuple[str, ...] = ()
+    ids: tuple[Identity, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +183,7 @@ class Walk:
     files: dict[str, LocalFile] = field(default_factory=dict)  # by object key
     roots: list[str] = field(default_factory=list)  # key prefixes of the folders walked
     problems: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "<path>: <why>"
 
 
 def key_for(prefix: str, path: str) -> str:
@@ -149,34 +195,217 @@ def excluded(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
-def walk(config: Config) -> Walk:
-    """Every regular file under the configured folders, by object key; symbolic links are not followed."""
+def identity(info: os.stat_result) -> Identity:
+    return (info.st_dev, info.st_ino)
+
+
+def _open(name: str, flags: int, dir_fd: int | None = None) -> int:
+    try:
+        return os.open(name, flags, dir_fd=dir_fd)
+    except OSError as err:
+        if err.errno not in REFUSALS:
+            raise
+        refused = err.errno
+    # Linux refuses a link opened as a folder with ENOTDIR: say which it is (for the line only).
+    with contextlib.suppress(OSError):
+        if refused == errno.ENOTDIR and stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            refused = errno.ELOOP
+    raise Skipped(REFUSALS[refused])
+
+
+def _open_again(name: str, flags: int, dir_fd: int, seen: Identity) -> tuple[int, os.stat_result]:
+    """name in the folder dir_fd, opened with flags, and its fstat; Skipped unless it is what the walk saw."""
+    fd = _open(name, flags, dir_fd)
+    info = os.fstat(fd)
+    wanted = stat.S_ISDIR if flags & os.O_DIRECTORY else stat.S_ISREG
+    if wanted(info.st_mode) and identity(info) == seen:
+        return fd, info
+    os.close(fd)
+    raise Skipped("not a regular file" if not wanted(info.st_mode) else "replaced since the walk")
+
+
+# Debian 12's python3 is 3.11: no type parameters (def f[T]), which ruff's target of 3.12 asks for.
+def opened_or_told(path: str, skipped: list[str], failed: list[str], opening: Callable[..., T], *args) -> T | None:  # noqa: UP047
+    """opening(*args), or None with a line naming path: in skipped (no failure) or in failed."""
+    try:
+        return opening(*args)
+    except Skipped as why:
+        skipped.append(f"{path}: {why}")
+    except OSError as err:
+        failed.append(f"{path}: {err.strerror or err}")
+    return None
+
+
+def open_folder(path: str) -> int:
+    """An absolute folder, opened from / one name at a time: Skipped when any name on the way is a link.
+
+    /home is root's, but an analyst may swap her own ~/work, and everything in it, for a link.
+    """
+    names = [name for name in path.split("/") if name]
+    fd = _open("/", FOLDER_FLAGS)
+    try:
+        for depth, name in enumerate(names, 1):
+            try:
+                child = _open(name, FOLDER_FLAGS, fd)
+            except Skipped as why:
+                if depth == len(names):
+                    raise
+                raise Skipped(f"on its path, /{'/'.join(names[:depth])} is {why}") from None
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_file(file: LocalFile) -> tuple[int, os.stat_result]:
+    """The file the walk found, opened again name by name from its copied folder, and its fstat.
+
+    Skipped when the folder, a folder between or the file is no longer the one the walk saw
+    (a link, a FIFO, a socket, another file); OSError when it is gone or cannot be read.
+    """
+    fd = open_folder(file.root)
+    try:
+        if identity(os.fstat(fd)) != file.ids[0]:
+            raise Skipped("replaced since the walk")
+        for name, seen in zip(file.names[:-1], file.ids[1:-1], strict=True):
+            child, _ = _open_again(name, FOLDER_FLAGS, fd, seen)
+            os.close(fd)
+            fd = child
+        return _open_again(file.names[-1], FILE_FLAGS, fd, file.ids[-1])
+    finally:
+        os.close(fd)
+
+
+class FirstBytes(io.RawIOBase):
+    """The first size bytes of an open file, by pread: what the MD5 and the upload read.
+
+    Bounded, so that a file that grows while it is read cannot hold the copy. Closing it
+    leaves the descriptor open (s3transfer closes the object it uploads from; apply closes
+    the descriptor once), so that a descriptor is never closed twice.
+    """
+
+    def __init__(self, fd: int, size: int) -> None:
+        super().__init__()
+        self._fd, self._size, self._offset = fd, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        want = min(len(buffer), self._size - self._offset)
+        if want <= 0:
+            return 0
+        data = os.pread(self._fd, want, self._offset)
+        if not data:
+            raise OSError(f"shrank below {self._size} bytes while it was read")
+        buffer[: len(data)] = data
+        self._offset += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._offset, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._offset = base + offset
+        return self._offset
+
+    def tell(self) -> int:
+        return self._offset
+
+
+def walk(config: Config, before_open: Callable[[str], None] | None = None) -> Walk:
+    """Every regular file under the configured folders, by object key, walked by descriptor.
+
+    before_open, a seam for the tests, is called with the path of each folder below a
+    copied one between the walk's look at it and its open.
+    """
     result = Walk()
     for pattern in config.folders:
-        # Path.glob takes relative patterns only; these are absolute.
-        for folder in sorted(glob.glob(pattern)):  # noqa: PTH207
-            if Path(folder).is_symlink() or not Path(folder).is_dir():
+        # Path.glob takes relative patterns only; these are absolute. The matches are only
+        # names: each is opened again from /, refusing links.
+        for match in sorted(glob.glob(pattern)):  # noqa: PTH207
+            folder = os.path.normpath(match)
+            try:
+                fd = open_folder(folder)
+            except Skipped as why:
+                result.skipped.append(f"{folder}: {why}")
                 continue
-            result.roots.append(key_for(config.prefix, folder.rstrip("/")) + "/")
-            for path in _files_under(folder, config.exclude, result.problems):
-                try:
-                    info = os.lstat(path)
-                except OSError:
-                    continue  # removed while we walked
-                if stat.S_ISREG(info.st_mode):
-                    result.files[key_for(config.prefix, path)] = LocalFile(path, info.st_size, info.st_mtime_ns)
+            except FileNotFoundError:
+                continue  # removed since the glob
+            except OSError as err:
+                result.problems.append(f"cannot read {folder}: {err.strerror}")
+                continue
+            try:
+                entries = _entries(fd, config.exclude)
+            except OSError as err:
+                result.problems.append(f"cannot read {folder}: {err.strerror}")
+            else:
+                # Only a folder that could be listed deletes anything (delete_remote).
+                result.roots.append(key_for(config.prefix, folder) + "/")
+                _walk_below(fd, folder, entries, config, result, before_open)
+            finally:
+                os.close(fd)
     return result
 
 
-def _files_under(folder: str, exclude: tuple[str, ...], problems: list[str]) -> Iterator[str]:
-    def on_error(err: OSError) -> None:
-        problems.append(f"cannot read {err.filename}: {err.strerror}")
+def _entries(fd: int, exclude: tuple[str, ...]) -> Iterator[tuple[str, os.stat_result]]:
+    """The names in an open folder but excluded ones, sorted, each with its lstat (fstatat on fd)."""
+    found = []
+    with os.scandir(fd) as listing:
+        for entry in listing:
+            if excluded(entry.name, exclude):
+                continue
+            try:
+                found.append((entry.name, entry.stat(follow_symlinks=False)))
+            except FileNotFoundError:
+                continue  # removed while we walked
+    return iter(sorted(found, key=lambda item: item[0]))
 
-    for directory, subdirs, names in os.walk(folder, onerror=on_error):
-        subdirs[:] = sorted(d for d in subdirs if not excluded(d, exclude))
-        for name in sorted(names):
-            if not excluded(name, exclude):
-                yield str(Path(directory, name))
+
+def _walk_below(top: int, folder: str, listing, config: Config, result: Walk, before_open) -> None:
+    # Depth first, with one open descriptor per level: (fd, names below folder, identities, entries).
+    levels = [(top, (), (identity(os.fstat(top)),), listing)]
+    try:
+        while levels:
+            fd, names, ids, entries = levels[-1]
+            entry = next(entries, None)
+            if entry is None:
+                levels.pop()
+                if fd != top:
+                    os.close(fd)
+                continue
+            name, info = entry
+            here, path = (*names, name), "/".join((folder, *names, name))
+            if stat.S_ISREG(info.st_mode):
+                found = LocalFile(path, info.st_size, info.st_mtime_ns, folder, here, (*ids, identity(info)))
+                result.files[key_for(config.prefix, path)] = found
+            elif stat.S_ISDIR(info.st_mode):
+                if len(here) > MAX_DEPTH:
+                    result.skipped.append(f"{path}: more than {MAX_DEPTH} folders deep")
+                    continue
+                if before_open:
+                    before_open(path)
+                opened = opened_or_told(
+                    path, result.skipped, result.problems, _open_again, name, FOLDER_FLAGS, fd, identity(info)
+                )
+                if opened is None:
+                    continue
+                child = opened[0]
+                try:
+                    levels.append((child, here, (*ids, identity(info)), _entries(child, config.exclude)))
+                except OSError as err:
+                    os.close(child)
+                    result.problems.append(f"cannot read {path}: {err.strerror}")
+            # Anything else (links, FIFOs, sockets, devices) is left out.
+    finally:
+        for fd, *_ in levels:
+            if fd != top:
+                os.close(fd)
 
 
 # ----------------------------------------------------------------------------- the decision
@@ -186,16 +415,15 @@ def _files_under(folder: str, exclude: tuple[str, ...], problems: list[str]) -> 
 class Plan:
     upload: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    compare: dict[str, str] = field(default_factory=dict)  # key: ETag; uploaded unless the file's MD5 is it
     delete: list[str] = field(default_factory=list)
     kept_remote: list[str] = field(default_factory=list)  # gone here, kept in the bucket
-    confirmed: dict[str, LocalFile] = field(default_factory=dict)  # unchanged only after an MD5 comparison
 
 
-def md5_of(path: str) -> str:
+def md5_of(handle: BinaryIO) -> str:
     digest = hashlib.md5(usedforsecurity=False)
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
 
 
@@ -205,9 +433,8 @@ def plan(
     recorded: dict[str, list[int]],
     roots: list[str],
     delete_remote: bool,
-    md5: Callable[[str], str] = md5_of,
 ) -> Plan:
-    """What to upload and delete. Pure but for md5, which reads a file only when stat cannot decide."""
+    """What to upload, compare and delete; pure (apply reads the files to compare)."""
     result = Plan()
     for key, file in sorted(local.items()):
         obj = remote.get(key)
@@ -218,9 +445,8 @@ def plan(
         else:
             etag = obj.etag.strip('"')
             # A multipart upload's ETag is no MD5 of the content ("<md5>-<parts>").
-            if len(etag) == 32 and "-" not in etag and md5(file.path) == etag:
-                result.unchanged.append(key)
-                result.confirmed[key] = file
+            if len(etag) == 32 and "-" not in etag:
+                result.compare[key] = etag
             else:
                 result.upload.append(key)
     for key in sorted(remote):
@@ -303,29 +529,26 @@ def list_remote(client, config: Config) -> dict[str, RemoteObject]:
 class Outcome:
     uploaded: int = 0
     uploaded_bytes: int = 0
+    confirmed: int = 0  # unchanged after an MD5 comparison
     deleted: int = 0
     failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "<path>: <why>"
+    again: list[str] = field(default_factory=list)  # changed while read: not recorded, so copied next run
 
 
 def apply(client, config: Config, files: dict[str, LocalFile], todo: Plan, state: dict[str, list[int]]) -> Outcome:
-    """Upload and delete as planned; record each upload's size and time (taken before it) in state."""
+    """Upload, compare and delete as planned; record in state each copy's size and time (fstat, before it)."""
     outcome = Outcome()
-    extra = {"ServerSideEncryption": config.server_side_encryption} if config.server_side_encryption else {}
-    for key in todo.upload:
+    for key in sorted([*todo.upload, *todo.compare]):
         file = files[key]
+        opened = opened_or_told(file.path, outcome.skipped, outcome.failed, open_file, file)
+        if opened is None:
+            continue
+        handle, info = opened
         try:
-            client.upload_file(file.path, config.bucket, key, ExtraArgs=extra)
-        except OSError as err:
-            outcome.failed.append(f"{file.path}: {err.strerror or err}")
-            continue
-        except Exception as err:  # botocore's errors; the run goes on with the next file
-            outcome.failed.append(f"{file.path}: {type(err).__name__}: {err}")
-            continue
-        state[key] = [file.size, file.mtime_ns]
-        outcome.uploaded += 1
-        outcome.uploaded_bytes += file.size
-    for key, file in todo.confirmed.items():
-        state[key] = [file.size, file.mtime_ns]
+            _copy(client, config, key, file.path, (handle, info), todo.compare.get(key), state, outcome)
+        finally:
+            os.close(handle)
     for start in range(0, len(todo.delete), 1000):  # DeleteObjects takes at most 1000 keys
         batch = todo.delete[start : start + 1000]
         try:
@@ -340,6 +563,35 @@ def apply(client, config: Config, files: dict[str, LocalFile], todo: Plan, state
         for key in gone:
             state.pop(key, None)
     return outcome
+
+
+def _copy(client, config: Config, key: str, path: str, opened, etag: str | None, state, outcome: Outcome) -> None:
+    """An opened file (descriptor, fstat): compared with etag when there is one; uploaded unless equal.
+
+    Both read the first st_size bytes only. A file that changed meanwhile (size or time)
+    is not recorded in state, so that the next run compares and copies it again.
+    """
+    handle, info = opened
+    size = info.st_size
+    extra = {"ServerSideEncryption": config.server_side_encryption} if config.server_side_encryption else {}
+    try:
+        if etag is not None and md5_of(FirstBytes(handle, size)) == etag:
+            outcome.confirmed += 1
+        else:
+            client.upload_fileobj(FirstBytes(handle, size), config.bucket, key, ExtraArgs=extra)
+            outcome.uploaded += 1
+            outcome.uploaded_bytes += size
+    except OSError as err:
+        outcome.failed.append(f"{path}: {err.strerror or err}")
+        return
+    except Exception as err:  # botocore's errors; the run goes on with the next file
+        outcome.failed.append(f"{path}: {type(err).__name__}: {err}")
+        return
+    after = os.fstat(handle)
+    if (after.st_size, after.st_mtime_ns) != (size, info.st_mtime_ns):
+        outcome.again.append(path)  # the copy may mix old and new content
+        return
+    state[key] = [size, info.st_mtime_ns]
 
 
 def human(size: int) -> str:
@@ -364,13 +616,20 @@ def sync(config: Config, client=None) -> int:
     outcome = apply(client, config, found.files, todo, state)
     write_state(config.state_file, state)
     problems = found.problems + outcome.failed
+    skipped = found.skipped + outcome.skipped
+    for line in skipped:
+        print(f"workspace-sync: skipped: {line}", flush=True)
+    for path in outcome.again:
+        print(f"workspace-sync: changed while it was read, copied again next run: {path}", flush=True)
     for problem in problems:
         print(f"workspace-sync: failed: {problem}", flush=True)
     kept = f", {len(todo.kept_remote)} kept in the bucket though gone here" if todo.kept_remote else ""
+    left_out = f", {len(skipped)} skipped" if skipped else ""
     print(
         f"workspace-sync: {'incomplete' if problems else 'done'}: uploaded {outcome.uploaded} files "
-        f"({human(outcome.uploaded_bytes)}), {len(todo.unchanged)} unchanged, {outcome.deleted} deleted{kept}, "
-        f"{len(problems)} failed, to s3://{config.bucket}/{config.prefix}/ from {len(found.roots)} folders "
+        f"({human(outcome.uploaded_bytes)}), {len(todo.unchanged) + outcome.confirmed} unchanged, "
+        f"{outcome.deleted} deleted{kept}{left_out}, {len(problems)} failed, "
+        f"to s3://{config.bucket}/{config.prefix}/ from {len(found.roots)} folders "
         f"in {time.monotonic() - started:.1f} s",
         flush=True,
     )
