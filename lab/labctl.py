@@ -18,6 +18,10 @@ The lab looks like production from Ansible's side:
 * a second ``moto_server`` on this machine's private-network address
   (198.18.1.1:5056) standing in for S3: the bucket of the workspace copies, which
   the server reaches through its firewall as S3 through a VPC endpoint.
+* ``alab-imds`` (198.18.1.40, holding 169.254.169.254): the instance metadata
+  service's stand-in (lab/imds.py, IMDSv2 with fake credentials); the server
+  routes 169.254.169.254 to it, so its firewall's rules for the real address
+  are the ones tested.
 
 Everything the lab creates carries the label ``analytics-lab=1`` (podman) or lives
 in the state folder ``.lab/`` (keys, ssh_config, moto's pid and log), so ``down``
@@ -126,11 +130,8 @@ NODES = (BASTION, SERVER)
 
 
 @dataclass(frozen=True)
-class Mirror:
-    """The wheel mirror: a static web server on the private network (an S3 bucket in production).
-
-    It serves STATE/mirror read-only; tools/wheel_mirror.py fills that folder from the lock.
-    """
+class Service:
+    """A container of the private network that serves one port: the wheel mirror, the metadata stand-in."""
 
     container: str
     address: str
@@ -141,7 +142,12 @@ class Mirror:
         return f"http://{self.address}:{self.port}"
 
 
-MIRROR = Mirror(container="alab-mirror", address="198.18.1.30", port=8080)
+# The wheel mirror: a static web server (an S3 bucket in production) serving
+# STATE/mirror read-only; tools/wheel_mirror.py fills that folder from the lock.
+MIRROR = Service(container="alab-mirror", address="198.18.1.30", port=8080)
+# The instance metadata stand-in, on the address every EC2 instance uses for it.
+IMDS = Service(container="alab-imds", address="198.18.1.40", port=80)
+METADATA_ADDRESS = "169.254.169.254"
 
 
 @dataclass(frozen=True)
@@ -405,6 +411,22 @@ def start_mirror() -> None:
     )  # fmt: skip
 
 
+def start_imds() -> None:
+    """The metadata stand-in: it holds 169.254.169.254 on its loopback (hence NET_ADMIN) and serves lab/imds.py."""
+    podman("rm", "--force", IMDS.container, check=False)
+    podman(
+        "run", "--detach", "--name", IMDS.container, "--hostname", "instance-metadata", "--label", LABEL,
+        f"--network={PRIVATE.name}:ip={IMDS.address}", "--cap-add=NET_ADMIN",
+        "--volume", f"{LAB_DIR / 'imds.py'}:/srv/imds.py:ro", image_name(),
+        "sh", "-c", f"ip address add {METADATA_ADDRESS}/32 dev lo && exec python3 /srv/imds.py {IMDS.port}",
+    )  # fmt: skip
+
+
+def route_metadata(node: Node) -> None:
+    """Route the metadata address to the stand-in, as an instance reaches it through its link."""
+    podman("exec", node.container, "ip", "route", "replace", f"{METADATA_ADDRESS}/32", "via", IMDS.address)
+
+
 def wait_for_sshd(node: Node) -> None:
     deadline = time.monotonic() + BOOT_TIMEOUT
     while time.monotonic() < deadline:
@@ -459,7 +481,7 @@ def node_isolated(node: Node) -> bool:
     return first[:3] == ["0", str(node.host_id_base), str(ID_RANGE)]
 
 
-def node_running(node: Node) -> bool:
+def node_running(node: Node | Service) -> bool:
     proc = podman("inspect", "--format", "{{.State.Running}}", node.container, check=False)
     return proc.returncode == 0 and proc.stdout.strip() == "true"
 
@@ -673,8 +695,9 @@ def healthy(image: str) -> list[str]:
             used = podman("inspect", "--format", "{{.ImageName}}", node.container).stdout.strip()
             if used != image:
                 problems.append(f"{node.container} runs {used}, not {image}")
-    if not node_running(MIRROR):
-        problems.append(f"{MIRROR.container} is not running")
+    for service in (MIRROR, IMDS):
+        if not node_running(service):
+            problems.append(f"{service.container} is not running")
     if not moto_pid(S3_API):
         problems.append("the S3 stand-in (moto_server) is not running")
     if not moto_pid():
@@ -701,8 +724,10 @@ def cmd_up(args: argparse.Namespace) -> None:
         for node in NODES:
             create_node(node, image)
         start_mirror()
+        start_imds()
         for node in NODES:
             wait_for_sshd(node)
+        route_metadata(SERVER)
         start_moto()
         seed_ec2()
         start_moto(S3_API)

@@ -88,8 +88,9 @@ def set_elements(host, name: str, before: str = "true") -> list[list]:
 
 
 def window_counter(host, set_name: str) -> int:
+    """Packets of the rule that admits the window's flows (not of the one that cuts them: op !=)."""
     for exprs in rules(nft_json(host, f"chain {TABLE} output"), "output"):
-        if any(e.get("match", {}).get("right") == f"@{set_name}" for e in exprs):
+        if any(e.get("match", {}).get("right") == f"@{set_name}" and e["match"]["op"] == "==" for e in exprs):
             return next(e["counter"]["packets"] for e in exprs if "counter" in e)
     raise AssertionError(f"no output rule matches @{set_name}")
 
@@ -200,6 +201,39 @@ def test_egress_window_element_lets_the_connection_leave(host, set_name, address
         assert window_counter(host, set_name) > before
     finally:
         host.run(f"nft delete element {TABLE} {set_name} '{{ {address} . tcp . 80 }}'")
+
+
+def probe_as(host, user: str, address: str, port: int, protocol: str = "tcp") -> str:
+    return host.check_output(
+        "runuser -u %s -- python3 -c %s %s %s %s %s", user, PROBE, address, str(port), protocol, str(PROBE_TIMEOUT)
+    ).split()[0]
+
+
+@pytest.mark.usefixtures("veth_link")
+@pytest.mark.parametrize(
+    ("address", "port", "protocol"), [("198.18.9.50", 3128, "tcp"), ("fd00:198:18:9::53", 53, "udp")]
+)
+def test_infrastructure_is_closed_to_the_accounts_it_does_not_name(host, address, port, protocol):
+    assert probe_as(host, "nobody", address, port, protocol) in REFUSED
+
+
+@pytest.mark.usefixtures("veth_link")
+def test_an_egress_window_admits_only_its_accounts(host):
+    host.check_output(f"nft add element {TABLE} egress_window '{{ 198.18.9.99 . tcp . 80 timeout 60s }}'")
+    try:
+        assert probe_as(host, "nobody", "198.18.9.99", 80) in REFUSED
+        assert probe(host, "198.18.9.99", 80)[0] == "timeout"  # root, the scenario's installer, left
+    finally:
+        host.run(f"nft delete element {TABLE} egress_window '{{ 198.18.9.99 . tcp . 80 }}'")
+
+
+@pytest.mark.usefixtures("veth_link")
+def test_a_refused_attempt_is_recorded_with_its_account(host):
+    probe_as(host, "nobody", "198.18.9.99", 8443)
+    listing = json.loads(host.check_output(f"nft -j list set {TABLE} egress_refused"))["nftables"]
+    uid = int(host.check_output("id -u nobody"))
+    recorded = [e["elem"]["val"]["concat"] for e in find(listing, "set", "egress_refused").get("elem", [])]
+    assert [uid, "198.18.9.99", 6, 8443] in [[u, a, {"tcp": 6}.get(p, p), port] for u, a, p, port in recorded]
 
 
 @pytest.mark.usefixtures("veth_link")

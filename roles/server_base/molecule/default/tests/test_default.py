@@ -12,7 +12,23 @@ def test_scratch_folder_is_shared_by_the_analysts_group_only(host):
     scratch = host.file("/srv/analytics")
     assert scratch.is_directory
     assert (scratch.user, scratch.group) == ("root", "analysts")
-    assert scratch.mode == 0o2770
+    assert scratch.mode == 0o3770
+
+
+def test_an_analyst_cannot_delete_or_replace_a_colleagues_file_in_scratch(host):
+    """Two members of the group: the second's process tries what a library of hers could."""
+    with host.sudo():
+        for name in ("scratch-a", "scratch-b"):
+            host.run(f"useradd --no-create-home --groups analysts {name}")
+        host.run_test("runuser -u scratch-a -- sh -c 'echo results > /srv/analytics/results.csv'")
+        try:
+            for attempt in ("rm -f /srv/analytics/results.csv", "mv /srv/analytics/results.csv /srv/analytics/x"):
+                assert host.run(f"runuser -u scratch-b -- {attempt}").rc != 0, attempt
+            assert host.file("/srv/analytics/results.csv").content_string == "results\n"
+            # Positive control: the owner may remove her own file.
+            host.run_test("runuser -u scratch-a -- rm /srv/analytics/results.csv")
+        finally:
+            host.run("rm -f /srv/analytics/results.csv /srv/analytics/x; userdel scratch-a; userdel scratch-b")
 
 
 def test_a_file_created_in_scratch_belongs_to_the_analysts_group(host):
