@@ -1,4 +1,5 @@
-"""Filters ``ip_networks`` and ``ip_version``: checked IP addresses and networks for rule templates.
+"""Filters ``ip_networks`` and ``ip_version``: checked IP addresses and networks for rule templates;
+and ``open_egress_rules``: the security group rules that let traffic out to anywhere.
 
 A typo in a firewall address list is costly in both directions: ``198.18.1.1O``
 makes nft refuse the whole ruleset with a line number in a temporary file, and
@@ -65,8 +66,33 @@ def ip_version(entry: Any, variable: str = "address") -> int:
     return _network(entry, variable).version
 
 
+ANYWHERE = {"0.0.0.0/0", "::/0"}
+
+
+def open_egress_rules(security_groups: Any) -> list[str]:
+    """The egress rules of ``security_groups`` (as amazon.aws.ec2_security_group_info returns them)
+    that let traffic out to anywhere (0.0.0.0/0 or ::/0), one line each: group, protocol, ports, range.
+
+    The analytics server's egress is closed on two layers, its own firewall and its
+    security groups, where windows add rules of their own; one such rule makes the
+    cloud's layer a pass-through, so preflight refuses to run while one exists.
+    """
+    if not isinstance(security_groups, list):
+        raise AnsibleFilterError(f"open_egress_rules: expected a list of security groups, got {security_groups!r}")
+    found = []
+    for group in security_groups:
+        name = f"{group.get('group_id', '?')} ({group.get('group_name', '?')})"
+        for rule in group.get("ip_permissions_egress", []):
+            ranges = [r.get("cidr_ip") for r in rule.get("ip_ranges", [])]
+            ranges += [r.get("cidr_ipv6") for r in rule.get("ipv6_ranges", [])]
+            protocol = rule.get("ip_protocol", "-1")
+            what = "all traffic" if protocol == "-1" else f"{protocol} {rule.get('from_port')}-{rule.get('to_port')}"
+            found += [f"{name}: {what} to {cidr}" for cidr in ranges if cidr in ANYWHERE]
+    return found
+
+
 class FilterModule:
     """Ansible entry point for the filters in this file."""
 
     def filters(self) -> dict[str, Callable[..., Any]]:
-        return {"ip_networks": ip_networks, "ip_version": ip_version}
+        return {"ip_networks": ip_networks, "ip_version": ip_version, "open_egress_rules": open_egress_rules}

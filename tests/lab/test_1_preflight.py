@@ -90,6 +90,22 @@ def test_an_unreachable_bastion_stops_the_run(unprovisioned_server):
     assert "Nothing was changed" in run.output
 
 
+def test_a_security_group_that_lets_traffic_out_to_anywhere_stops_the_run(unprovisioned_server):
+    ec2 = labctl.ec2_client()
+    group = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["analytics-server"]}])
+    group_id = group["SecurityGroups"][0]["GroupId"]
+    everything = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=everything)
+    try:
+        run = run_playbook()
+    finally:
+        ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=everything)
+    assert run.returncode != 0
+    assert f"{group_id} (analytics-server): all traffic to 0.0.0.0/0" in run.output
+    assert "Remove that egress rule" in run.output
+    assert "Nothing was changed" in run.output
+
+
 @pytest.mark.parametrize(
     ("spoil", "message"),
     [

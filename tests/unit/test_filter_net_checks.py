@@ -78,3 +78,32 @@ def test_ip_version_tells_the_family(entry, expected):
 def test_ip_version_refuses_a_bad_address_naming_the_variable(entry):
     with pytest.raises(AnsibleFilterError, match=r"^firewall_egress_infrastructure: .* is not an IPv4/IPv6"):
         ip_version(entry, "firewall_egress_infrastructure")
+
+
+open_egress_rules = FilterModule().filters()["open_egress_rules"]
+
+
+def group(group_id: str, *rules: dict) -> dict:
+    return {"group_id": group_id, "group_name": f"name-{group_id}", "ip_permissions_egress": list(rules)}
+
+
+def test_rules_that_let_traffic_out_to_anywhere_are_named_with_their_group():
+    groups = [
+        group("sg-1", {"ip_protocol": "-1", "ip_ranges": [{"cidr_ip": "0.0.0.0/0"}], "ipv6_ranges": []}),
+        group("sg-2", {"ip_protocol": "tcp", "from_port": 443, "to_port": 443, "ipv6_ranges": [{"cidr_ipv6": "::/0"}]}),
+    ]
+    assert open_egress_rules(groups) == [
+        "sg-1 (name-sg-1): all traffic to 0.0.0.0/0",
+        "sg-2 (name-sg-2): tcp 443-443 to ::/0",
+    ]
+
+
+def test_rules_to_named_destinations_and_groups_without_egress_pass():
+    window = {"ip_protocol": "tcp", "from_port": 80, "to_port": 80, "ip_ranges": [{"cidr_ip": "198.18.1.30/32"}]}
+    endpoint = {"ip_protocol": "tcp", "from_port": 443, "to_port": 443, "prefix_list_ids": [{"prefix_list_id": "pl-1"}]}
+    assert open_egress_rules([group("sg-1"), group("sg-2", window, endpoint)]) == []
+
+
+def test_something_that_is_not_a_list_of_groups_is_refused():
+    with pytest.raises(AnsibleFilterError, match="expected a list of security groups"):
+        open_egress_rules({"security_groups": []})
