@@ -11,7 +11,8 @@ The channels: the DNS resolver (UDP and TCP: a query for <data>.attacker.example
 carries data out), the instance metadata service (the lab's IMDSv2 stand-in at
 169.254.169.254: the instance profile's credentials), the S3 endpoint of the
 workspace copies, and an egress window (its destination admits the installers
-only, and a flow opened during the window is cut when it closes).
+only, apt's and the environment builder's accounts, and a flow opened during
+the window is cut when it closes).
 """
 
 from __future__ import annotations
@@ -171,7 +172,10 @@ WINDOW_PLAYBOOK = f"""\
         egress_window_minutes: 5
 """
 
-# Opens a TCP connection to the mirror as root, says "open", waits for a line on
+# The installers: the only accounts an egress window admits (inventory/group_vars).
+INSTALLERS = ("_apt", "python-env-build")
+
+# Opens a TCP connection to the mirror, says "open", waits for a line on
 # stdin, then sends a request on that same connection and prints what came back.
 HELD_FLOW = textwrap.dedent(
     f"""
@@ -208,20 +212,34 @@ def test_a_window_admits_the_installers_only_and_its_flows_end_with_it(window):
     assert not_refused(as_analyst(*MIRROR_HTTP)) == {}, "the analyst reached the mirror with no window open"
     window("open")
     held = subprocess.Popen(
-        ["podman", "exec", "-i", labctl.SERVER.container, "python3", "-c", HELD_FLOW],
+        [
+            "podman",
+            "exec",
+            "-i",
+            labctl.SERVER.container,
+            "runuser",
+            "-u",
+            INSTALLERS[1],
+            "--",
+            "python3",
+            "-c",
+            HELD_FLOW,
+        ],
         env=labctl.podman_env(),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
-        assert held.stdout.readline().strip() == "open", "root could not connect during the window"
-        # Inside the window: the installers get through (positive control), the analyst does not.
-        assert as_account("root", *MIRROR_HTTP) == dict.fromkeys(MIRROR_HTTP, "answered")
-        assert as_account("_apt", *MIRROR_HTTP) == dict.fromkeys(MIRROR_HTTP, "answered")
+        assert held.stdout.readline().strip() == "open", "the build account could not connect during the window"
+        # Inside the window: the installers get through (positive control);
+        # the analyst does not, and neither does root, which installs nothing.
+        for installer in INSTALLERS:
+            assert as_account(installer, *MIRROR_HTTP) == dict.fromkeys(MIRROR_HTTP, "answered"), installer
         assert not_refused(as_analyst(*MIRROR_HTTP)) == {}, "the window let the analyst's connection out"
+        assert not_refused(as_account("root", *MIRROR_HTTP)) == {}, "the window let root's connection out"
         window("close")
-        # The connection root opened during the window is dead now that it closed.
+        # The connection the build account opened during the window is dead now that it closed.
         outcome, _ = held.communicate("go\n", timeout=30)
         assert outcome.strip() in {"timeout", *REFUSED_HERE}, f"a flow opened during the window outlived it: {outcome}"
     finally:

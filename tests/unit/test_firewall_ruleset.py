@@ -85,6 +85,4 @@ def test_no_outbound_rule_admits_every_account(output_rules):
 def test_the_window_admits_its_accounts_and_marks_their_flows(output_rules):
     window = [rule for rule in output_rules if "@egress_window" in rule]
     assert len(window) == 2
-    assert all(
-        rule.startswith('meta skuid { "root", "_apt" } ') and "ct mark set 0x00000001" in rule for rule in window
-    )
+    assert all(rule.startswith('meta skuid { "_apt" } ') and "ct mark set 0x00000001" in rule for rule in window)

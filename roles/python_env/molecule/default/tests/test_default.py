@@ -78,10 +78,19 @@ def test_anyone_outside_the_group_cannot_run_the_environment(host):
 
 def test_everything_belongs_to_root_and_only_root_may_write(host):
     # The run's umask was 027 (molecule.yml): the role set the modes itself.
-    # Only the root folder is closed to others: 0750 root:analysts, the gate.
-    assert host.check_output(f"find {ROOT} ! -type l \\( ! -user root -o -perm /022 -o ! -perm -004 \\) -print") == ROOT
-    assert host.file(ROOT).group == "analysts"
-    assert host.file(ROOT).mode == 0o750
+    # Closed to others: each environment's folder, 0750 root:analysts, the
+    # gate; above it others may pass (the build account must) but not list.
+    closed = host.check_output(f"find {ROOT} ! -type l \\( ! -user root -o -perm /022 -o ! -perm -004 \\) -print")
+    assert sorted(closed.split()) == sorted([ROOT, f"{ROOT}/envs", ENV])
+    assert (host.file(ENV).group, host.file(ENV).mode) == ("analysts", 0o750)
+    assert (host.file(ROOT).group, host.file(ROOT).mode) == ("analysts", 0o751)
+    assert (host.file(f"{ROOT}/envs").group, host.file(f"{ROOT}/envs").mode) == ("root", 0o751)
+
+
+def test_anyone_outside_the_group_cannot_list_the_environments(host):
+    for folder in (ROOT, f"{ROOT}/envs"):
+        attempt = run_as(host, "probe-outsider", f"ls {folder}")
+        assert attempt.rc != 0 and "Permission denied" in attempt.stderr, folder
 
 
 def test_only_the_active_environment_is_left_and_it_is_complete(host):
