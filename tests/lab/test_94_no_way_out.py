@@ -153,6 +153,41 @@ def test_the_copies_account_reaches_s3_and_the_metadata():
     assert as_account("workspace-sync", *IMDS, *S3_HTTP) == dict.fromkeys([*IMDS, *S3_HTTP], "answered")
 
 
+# A resolver on loopback (a DNS stub, as Ubuntu's images run): root's stand-in
+# that echoes every datagram for at most 30 s, so any reply counts as an answer.
+LOOPBACK_RESOLVER = textwrap.dedent(
+    """
+    import socket
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.53", 53))
+    sock.settimeout(30)
+    print("listening", flush=True)
+    try:
+        while True:
+            data, peer = sock.recvfrom(512)
+            sock.sendto(data, peer)
+    except TimeoutError:
+        pass
+    """
+)
+
+
+def test_a_resolver_on_loopback_answers_root_but_not_the_analyst():
+    listener = subprocess.Popen(
+        ["podman", "exec", labctl.SERVER.container, "python3", "-c", LOOPBACK_RESOLVER],
+        env=labctl.podman_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert listener.stdout.readline().strip() == "listening"
+        assert not_refused(as_analyst("dns_udp:127.0.0.53")) == {}, "a resolver on loopback answered the analyst"
+        assert as_account("root", "dns_udp:127.0.0.53") == {"dns_udp:127.0.0.53": "answered"}
+    finally:
+        labctl.podman("exec", labctl.SERVER.container, "pkill", "-f", "127.0.0.53", check=False)
+        listener.wait(timeout=40)
+
+
 # --------------------------------------------------------------------------- egress windows
 
 WINDOW_PLAYBOOK = f"""\

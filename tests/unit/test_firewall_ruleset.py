@@ -86,3 +86,11 @@ def test_the_window_admits_its_accounts_and_marks_their_flows(output_rules):
     window = [rule for rule in output_rules if "@egress_window" in rule]
     assert len(window) == 2
     assert all(rule.startswith('meta skuid { "_apt" } ') and "ct mark set 0x00000001" in rule for rule in window)
+
+
+def test_a_resolver_on_loopback_answers_the_dns_accounts_only():
+    chain = render()
+    chain = chain[chain.index("chain output {") :]
+    loopback_dns = 'oif "lo" meta l4proto { tcp, udp } th dport 53 meta skuid != { "root", "_apt" } counter reject'
+    assert loopback_dns in chain
+    assert chain.index(loopback_dns) < chain.index('oif "lo" accept')

@@ -260,3 +260,10 @@ def test_lockout_guard_was_confirmed_and_disarmed(host):
 def test_revert_of_a_host_without_ruleset_opens_it_again(host):
     # The side effect flushed the ruleset before its last run, as a fresh host has none.
     assert host.file("/var/lib/firewall/previous.nft").content_string.split() == ["flush", "ruleset"]
+
+
+@pytest.mark.parametrize("protocol", ["udp", "tcp"])
+def test_a_resolver_on_loopback_answers_the_dns_accounts_only(host, protocol):
+    """Nothing listens on 127.0.0.53 here: root's query meets the closed port, nobody's the firewall."""
+    assert probe(host, "127.0.0.53", 53, protocol)[0] == "ECONNREFUSED"
+    assert probe_as(host, "nobody", "127.0.0.53", 53, protocol) in REFUSED
