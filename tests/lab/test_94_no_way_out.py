@@ -18,6 +18,7 @@ the window is cut when it closes).
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import textwrap
 
@@ -97,7 +98,7 @@ MIRROR_HTTP = [f"http:{MIRROR[0]}:{MIRROR[1]}"]
 def as_analyst(*channels: str) -> dict[str, str]:
     """The probes run by ada in her own login to the server, through the bastion."""
     server = labctl.SERVER.addresses[0][1]
-    command = analyst_ssh_command(f"{ANALYST}@{server}", "python3", "-c", repr_for_shell(PROBE), *channels)
+    command = analyst_ssh_command(f"{ANALYST}@{server}", "python3", "-c", shlex.quote(PROBE), *channels)
     proc = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, f"the analyst's login failed: {proc.stderr}"
     return json.loads(proc.stdout)
@@ -108,11 +109,6 @@ def as_account(user: str, *channels: str) -> dict[str, str]:
     as_user = ("runuser", "-u", user, "--") if user != "root" else ()
     proc = labctl.podman("exec", labctl.SERVER.container, *as_user, "python3", "-c", PROBE, *channels)
     return json.loads(proc.stdout)
-
-
-def repr_for_shell(text: str) -> str:
-    """text as one argument of the remote shell that ssh hands its command to."""
-    return "'" + text.replace("'", "'\\''") + "'"
 
 
 # What the server's firewall answers a refused attempt with (icmp admin-prohibited,
