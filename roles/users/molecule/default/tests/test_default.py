@@ -1,9 +1,12 @@
 """Who can log in, with which key, and who gets sudo, on a server the users role has set up.
 
 prepare.yml left an earlier state: alice an admin with a key she no longer
-uses, carol (now removed) with a key, a file and a running job, erin (now
-purged), ghost added to the SSH group by hand. sshd runs in the container, so
-the login tests are real SSH logins to 127.0.0.1 with the test keys.
+uses and an admin account alice-admin (she is no admin now), bob an admin on
+his own account (now on bob-admin, users_admin_separate_account's default),
+carol (now removed) with a key, an admin account, a file and a running job,
+erin (now purged) with an admin account, ghost added to the SSH group by hand.
+sshd runs in the container, so the login tests are real SSH logins to
+127.0.0.1 with the test keys.
 """
 
 import os
@@ -32,7 +35,10 @@ def shadow(host, user):
     ("user", "groups"),
     [
         ("alice", {"alice", "analysts", "ssh-login"}),
-        ("bob", {"bob", "analysts", "ssh-login", "analytics-admins"}),
+        # The admin analyst's own account, which runs her code, gets no sudo...
+        ("bob", {"bob", "analysts", "ssh-login"}),
+        # ...her admin account does, and is no analyst.
+        ("bob-admin", {"bob-admin", "ssh-login", "analytics-admins"}),
         ("analytics-jobs", {"analytics-jobs", "analysts"}),
         ("workspace-sync", {"workspace-sync"}),
     ],
@@ -42,13 +48,13 @@ def test_account_has_exactly_its_groups(host, user, groups):
 
 
 @pytest.mark.parametrize(
-    ("group", "members"), [("ssh-login", {"admin", "alice", "bob"}), ("analytics-admins", {"bob"})]
+    ("group", "members"), [("ssh-login", {"admin", "alice", "bob", "bob-admin"}), ("analytics-admins", {"bob-admin"})]
 )
 def test_login_and_sudo_groups_hold_only_the_declared_accounts(host, group, members):
     assert set(host.group(group).members) == members
 
 
-@pytest.mark.parametrize("user", ["alice", "bob"])
+@pytest.mark.parametrize("user", ["alice", "bob", "bob-admin"])
 def test_analyst_logs_in_with_bash_and_no_password(host, user):
     account = host.user(user)
     assert account.shell == "/bin/bash"
@@ -58,11 +64,11 @@ def test_analyst_logs_in_with_bash_and_no_password(host, user):
     assert shadow(host, user)[7] == ""
 
 
-@pytest.mark.parametrize("user", ["alice", "bob"])
-def test_authorized_keys_hold_exactly_the_listed_key(host, user):
+@pytest.mark.parametrize(("user", "key"), [("alice", "alice"), ("bob", "bob"), ("bob-admin", "bob")])
+def test_authorized_keys_hold_exactly_the_listed_key(host, user, key):
     keys = host.file(f"/home/{user}/.ssh/authorized_keys")
     lines = [line for line in keys.content_string.splitlines() if line and not line.startswith("#")]
-    assert lines == [(KEY_DIR / f"{user}.pub").read_text().strip()]
+    assert lines == [(KEY_DIR / f"{key}.pub").read_text().strip()]
 
 
 @pytest.mark.parametrize(
@@ -74,15 +80,15 @@ def test_authorized_keys_hold_exactly_the_listed_key(host, user):
     ],
     ids=["home", "ssh-folder", "authorized-keys"],
 )
-@pytest.mark.parametrize("user", ["alice", "bob"])
+@pytest.mark.parametrize("user", ["alice", "bob", "bob-admin"])
 def test_analyst_files_are_private_to_the_analyst(host, user, path, mode):
     item = host.file(path.format(user=user))
     assert (item.user, item.group, item.mode) == (user, user, mode)
 
 
-@pytest.mark.parametrize("user", ["alice", "bob"])
-def test_analyst_logs_in_with_their_key(host, user):
-    login = ssh(host, user, user)
+@pytest.mark.parametrize(("user", "key"), [("alice", "alice"), ("bob", "bob"), ("bob-admin", "bob")])
+def test_analyst_logs_in_with_their_key(host, user, key):
+    login = ssh(host, user, key)
     assert login.rc == 0, login.stderr
     assert login.stdout.strip() == user
 
@@ -94,6 +100,9 @@ def test_analyst_logs_in_with_their_key(host, user):
         ("carol", "carol"),  # a removed analyst with her old key
         ("analytics-jobs", "alice"),  # the service account has no keys
         ("alice", "bob"),  # a key of another analyst
+        ("bob-admin", "alice"),  # an admin account takes its analyst's keys only
+        ("alice-admin", "alice"),  # the admin account of an analyst no longer admin
+        ("carol-admin", "carol"),  # the admin account of a removed analyst
     ],
 )
 def test_login_is_refused(host, user, key):
@@ -102,10 +111,26 @@ def test_login_is_refused(host, user, key):
     assert "Permission denied" in login.stderr
 
 
-@pytest.mark.parametrize(("user", "allowed"), [("bob", True), ("alice", False)])
-def test_only_admins_can_sudo(host, user, allowed):
-    sudo = ssh(host, user, user, "sudo -n true")
+@pytest.mark.parametrize(
+    ("user", "key", "allowed"), [("bob-admin", "bob", True), ("bob", "bob", False), ("alice", "alice", False)]
+)
+def test_only_admin_accounts_can_sudo(host, user, key, allowed):
+    sudo = ssh(host, user, key, "sudo -n true")
     assert (sudo.rc == 0) is allowed, sudo.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "sudo -n -u bob-admin true",  # no sudo to it
+        "su -c true bob-admin < /dev/null",  # no password that works
+        "ls /home/bob-admin",  # no way into its home
+    ],
+)
+def test_code_run_by_the_admin_analyst_cannot_become_her_admin_account(host, command):
+    # bob's login works; the command in it fails.
+    attempt = ssh(host, "bob", "bob", f"'{command} || echo refused'")
+    assert (attempt.rc, attempt.stdout.strip()) == (0, "refused"), attempt.stderr
 
 
 def test_operator_keeps_passwordless_sudo(host):
@@ -129,20 +154,26 @@ def test_sudo_configuration_is_valid(host):
     assert check.rc == 0, check.stdout + check.stderr
 
 
-def test_removed_analyst_is_locked_and_expired(host):
-    assert host.check_output("passwd -S carol").split()[1] == "L"
-    fields = shadow(host, "carol")
+# A removed analyst, her admin account, and the admin account of an analyst no longer admin.
+LOCKED = ["carol", "carol-admin", "alice-admin"]
+
+
+@pytest.mark.parametrize("user", LOCKED)
+def test_removed_analyst_is_locked_and_expired(host, user):
+    assert host.check_output(f"passwd -S {user}").split()[1] == "L"
+    fields = shadow(host, user)
     assert fields[1].startswith("!")
     assert fields[7] == "1"  # expired on 1970-01-02
     # PAM refuses the expired account even where no password is asked (root's su).
-    assert "Your account has expired" in host.run("su -s /bin/sh carol -c true").stderr
+    assert "Your account has expired" in host.run(f"su -s /bin/sh {user} -c true").stderr
 
 
-def test_removed_analyst_has_no_shell_no_keys_and_no_groups(host):
-    carol = host.user("carol")
-    assert carol.shell == "/usr/sbin/nologin"
-    assert not host.file("/home/carol/.ssh/authorized_keys").exists
-    assert set(carol.groups) == {"carol"}
+@pytest.mark.parametrize("user", LOCKED)
+def test_removed_analyst_has_no_shell_no_keys_and_no_groups(host, user):
+    account = host.user(user)
+    assert account.shell == "/usr/sbin/nologin"
+    assert not host.file(f"/home/{user}/.ssh/authorized_keys").exists
+    assert set(account.groups) == {user}
 
 
 def test_removed_analyst_keeps_home_and_running_job(host):
@@ -150,9 +181,10 @@ def test_removed_analyst_keeps_home_and_running_job(host):
     assert host.run("pgrep -u carol -x sleep").rc == 0
 
 
-def test_purged_analyst_and_home_are_gone(host):
-    assert not host.user("erin").exists
-    assert not host.file("/home/erin").exists
+@pytest.mark.parametrize("user", ["erin", "erin-admin"])
+def test_purged_analyst_and_home_are_gone(host, user):
+    assert not host.user(user).exists
+    assert not host.file(f"/home/{user}").exists
 
 
 def test_service_account_cannot_log_in(host):
@@ -189,3 +221,8 @@ def test_analyst_has_a_private_work_folder(host, user):
     work = host.file(f"/home/{user}/work")
     assert work.is_directory
     assert (work.user, work.group, work.mode) == (user, user, 0o700)
+
+
+def test_admin_account_has_no_work_folder(host):
+    # Analysis work, which the workspace copies keep, belongs in the analyst's own account.
+    assert not host.file("/home/bob-admin/work").exists
