@@ -80,10 +80,16 @@ PROBE = textwrap.dedent(
     def get(address, port):
         http(address, port, b"GET / HTTP/1.0\\r\\n\\r\\n")
 
-    CHANNELS = {"dns_udp": dns_udp, "dns_tcp": dns_tcp, "imds": imds, "http": get}
+    def ssh(address, port):
+        with socket.create_connection((address, int(port)), timeout=TIMEOUT) as sock:
+            if not sock.recv(4).startswith(b"SSH-"):
+                raise ConnectionResetError(errno.ECONNRESET, "no SSH banner")
+
+    CHANNELS = {"dns_udp": dns_udp, "dns_tcp": dns_tcp, "imds": imds, "http": get, "ssh": ssh}
     results = {}
     for arg in sys.argv[1:]:
-        kind, *where = arg.split(":")
+        kind, _, where = arg.partition(":")
+        where = where.rsplit(":", 1) if kind in {"http", "ssh"} else [where]
         results[arg] = outcome(lambda: CHANNELS[kind](*where))
     print(json.dumps(results))
     """
@@ -147,6 +153,17 @@ def test_apt_resolves_names_and_gets_no_metadata():
 
 def test_the_copies_account_reaches_s3_and_the_metadata():
     assert as_account("workspace-sync", *IMDS, *S3_HTTP) == dict.fromkeys([*IMDS, *S3_HTTP], "answered")
+
+
+# The server's own sshd, over loopback and at the server's own address: an
+# analyst's process holding unauthenticated connections there would use up
+# sshd's MaxStartups, the slots every login through the bastion needs.
+OWN_SSHD = ["ssh:127.0.0.1:22", "ssh:::1:22", f"ssh:{labctl.SERVER.addresses[0][1]}:22"]
+
+
+def test_the_servers_own_sshd_takes_no_connection_from_the_analyst():
+    assert not_refused(as_analyst(*OWN_SSHD)) == {}
+    assert as_account("root", *OWN_SSHD) == dict.fromkeys(OWN_SSHD, "answered")
 
 
 # A resolver on loopback (a DNS stub, as Ubuntu's images run): root's stand-in
