@@ -13,6 +13,7 @@ import select
 import shlex
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -209,6 +210,61 @@ def analyst_ssh_command(*args: str, jump: bool = True) -> list[str]:
         bastion = labctl.BASTION.addresses[0][1]
         options += ["-o", f"ProxyCommand=ssh {' '.join(options)} -W %h:%p {ANALYST}@{bastion}"]
     return ["ssh", *options, *args]
+
+
+class HeldForwards:
+    """ada's `ssh -W` jumps to the server's sshd that never authenticate, each re-opened when it ends.
+
+    Each holds one of the server's unauthenticated connection slots until sshd
+    drops it (LoginGraceTime), as an analyst starving the server's logins would.
+    `refused` counts the jumps the bastion refused ("connect failed").
+    """
+
+    def __init__(self, count: int) -> None:
+        server = labctl.SERVER.addresses[0][1]
+        bastion = labctl.BASTION.addresses[0][1]
+        self.command = [
+            "ssh", "-F", str(labctl.STATE / "ssh_config"), "-i", str(ANALYST_KEY), "-o", "BatchMode=yes",
+            "-W", f"{server}:22", f"{ANALYST}@{bastion}",
+        ]  # fmt: skip
+        self.procs: list[subprocess.Popen | None] = [None] * count
+        self.started: dict[subprocess.Popen, float] = {}
+        self.refused = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.hold, daemon=True)
+
+    def open(self) -> subprocess.Popen:
+        proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.started[proc] = time.monotonic()
+        return proc
+
+    def hold(self) -> None:
+        while not self.stop.wait(3):
+            for slot, proc in enumerate(self.procs):
+                if proc is not None and proc.poll() is not None:
+                    self.refused += b"connect failed" in proc.stderr.read()
+                    proc = None
+                if proc is None:
+                    self.procs[slot] = self.open()
+
+    def held(self) -> int:
+        """The jumps open for 3 s or more: past the bastion (which refuses at once), held at the server."""
+        now = time.monotonic()
+        return sum(proc is not None and proc.poll() is None and now - self.started[proc] >= 3 for proc in self.procs)
+
+    def __enter__(self) -> HeldForwards:
+        self.procs = [self.open() for _ in self.procs]
+        self.thread.start()
+        time.sleep(5)  # the jumps reach the server, or the bastion refuses them
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        for proc in self.procs:
+            if proc is not None:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 @contextmanager

@@ -35,14 +35,19 @@ def resolved(value, variables: dict):
     return value
 
 
-def render(**overrides) -> str:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+def render(template: str = "nftables.conf.j2", **overrides) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(ROLE / "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,  # as Ansible's template module
+    )
     env.filters.update(CoreFilters().filters())
     env.filters.update(NetFilters().filters())
     variables = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
     variables.update(firewall_ssh_allowed_sources=["198.18.1.10"], ansible_managed="managed", **overrides)
     variables = resolved(variables, variables)
-    return env.from_string((ROLE / "templates" / "nftables.conf.j2").read_text()).render(variables)
+    return env.get_template(template).render(variables)
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +99,52 @@ def test_a_resolver_on_loopback_answers_the_dns_accounts_only():
     loopback_dns = 'oif "lo" meta l4proto { tcp, udp } th dport 53 meta skuid != { "root", "_apt" } counter reject'
     assert loopback_dns in chain
     assert chain.index(loopback_dns) < chain.index('oif "lo" accept')
+
+
+def accepts(text: str, chain: str) -> list[str]:
+    body = text[text.index(f"chain {chain} {{") :]
+    body = body[: body.index("\n\t}")]
+    return [line.strip() for line in body.splitlines() if line.strip().endswith("accept") or " accept " in line]
+
+
+def test_the_closed_ruleset_takes_ssh_only_and_lets_nothing_out():
+    """What a first deployment's revert loads: SSH from the sources and this run's session, no egress."""
+    text = render("closed.nft.j2", __firewall_session_sources=["198.18.1.2"])
+    assert accepts(text, "input") == [
+        'iif "lo" accept',
+        "ip saddr { 198.18.1.10 } tcp dport 22 accept",
+        "ip saddr { 198.18.1.2 } tcp dport 22 accept",
+        "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } ip6 hoplimit 255 accept",
+    ]
+    assert accepts(text, "output") == [
+        'oif "lo" accept',
+        "icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld2-listener-report } accept",
+        'udp sport 68 udp dport 67 accept comment "DHCP client"',
+        'udp sport 546 udp dport 547 accept comment "DHCPv6 client"',
+        "ip daddr { 198.18.1.10 } tcp sport 22 accept",
+        "ip daddr { 198.18.1.2 } tcp sport 22 accept",
+    ]
+    assert "policy accept" not in text
+
+
+def test_the_closed_ruleset_without_an_ssh_session_takes_the_sources_only():
+    """Under a connection that is not SSH (podman, in the molecule scenario) no session address is known."""
+    text = render("closed.nft.j2", __firewall_session_sources=[])
+    assert [rule for rule in accepts(text, "input") if "tcp dport 22" in rule] == [
+        "ip saddr { 198.18.1.10 } tcp dport 22 accept"
+    ]
+
+
+@pytest.mark.parametrize("first_deployment", [False, True])
+def test_the_revert_loads_the_previous_ruleset_or_the_closed_one(first_deployment):
+    previous = {"stdout": "table inet firewall {\n}"}
+    text = render(
+        "previous.nft.j2",
+        __firewall_first_deployment=first_deployment,
+        __firewall_previous=previous,
+        __firewall_session_sources=[],
+    )
+    if first_deployment:
+        assert text == render("closed.nft.j2", __firewall_session_sources=[])
+    else:
+        assert text == "flush ruleset\ntable inet firewall {\n}\n"
