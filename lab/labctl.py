@@ -662,6 +662,9 @@ def seed_ec2() -> dict[str, str]:
             ImageId=image["ImageId"], MinCount=1, MaxCount=1, InstanceType=node.instance_type,
             NetworkInterfaces=interfaces,
             TagSpecifications=tag_spec("instance", node.hostname, node.role),
+            # As many launch templates leave it: IMDSv1 allowed, replies for 2
+            # hops. site.yml (the instance_metadata role) must tighten it.
+            MetadataOptions={"HttpTokens": "optional", "HttpPutResponseHopLimit": 2, "HttpEndpoint": "enabled"},
         )  # fmt: skip
         ids[node.hostname] = reservation["Instances"][0]["InstanceId"]
     return ids

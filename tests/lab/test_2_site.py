@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lab import labctl
-from lab.harness import accepted_logins, run_playbook
+from lab.harness import accepted_logins, run_playbook, server_instance_id
 
 CONTROLLER_ON_PUBLIC = labctl.PUBLIC.gateway  # the controller's address on each lab network
 CONTROLLER_ON_PRIVATE = labctl.PRIVATE.gateway
@@ -45,3 +45,10 @@ def test_each_run_jumped_through_the_bastion(two_runs):
     _, _, bastion_logins = two_runs
     assert bastion_logins >= 2  # at least one jump per run
     assert (labctl.ADMIN_USER, CONTROLLER_ON_PUBLIC) in accepted_logins(labctl.BASTION)
+
+
+def test_the_instance_requires_imdsv2_with_a_hop_limit_of_1(two_runs):
+    """Set through the EC2 API (moto here); the lab launched it with IMDSv1 allowed and 2 hops."""
+    reservations = labctl.ec2_client().describe_instances(InstanceIds=[server_instance_id()])["Reservations"]
+    options = reservations[0]["Instances"][0]["MetadataOptions"]
+    assert (options["HttpTokens"], options["HttpPutResponseHopLimit"]) == ("required", 1)
