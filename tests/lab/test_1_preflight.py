@@ -106,6 +106,13 @@ def test_a_security_group_that_lets_traffic_out_to_anywhere_stops_the_run(unprov
     assert "Nothing was changed" in run.output
 
 
+def test_egress_windows_without_their_dead_man_switch_stop_the_run(unprovisioned_server):
+    run = run_playbook("site.yml", "--extra-vars", json.dumps({"egress_window_dead_man_role_arn": ""}))
+    assert run.returncode != 0
+    assert "egress_window_dead_man_role_arn is not set for the analytics server" in run.output
+    assert "Nothing was changed" in run.output
+
+
 @pytest.mark.parametrize(
     ("spoil", "message"),
     [

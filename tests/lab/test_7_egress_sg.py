@@ -1,8 +1,10 @@
 """Egress windows open and close on both layers: the server's nftables set and its window security group.
 
 The security group lives in the lab's moto (the EC2 API), which filters no traffic: what is
-tested there is the rule, the expiry its description carries, and who removes it. The tests
-run in order, each on the state the one before left.
+tested there is the rule, the expiry its description carries, and who removes it: a run of
+the role, or the dead-man switch's EventBridge Scheduler schedule, whose call moto does not
+make at its time, so the tests make it as the scheduler would. The tests run in order, each
+on the state the one before left.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from lab import labctl
 from lab.harness import LAB_INVENTORY, ROOT, container_exec, eventually, lab_env, run_playbook
 
 GROUP = f"{labctl.SERVER.hostname}-egress-window"
+SCHEDULE = GROUP  # egress_window_dead_man_schedule_name: the group's name, already a valid schedule name
 # Any address works: moto does not filter, and the host's element is what is checked.
 ADDRESS = "198.18.0.1"
 PORT = 8079
@@ -82,6 +85,26 @@ def rule_expiry() -> datetime:
     return datetime.strptime(match[1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
+def dead_man_schedule() -> dict | None:
+    """The window group's dead-man schedule in moto's EventBridge Scheduler, or None."""
+    scheduler = labctl.moto_client("scheduler", labctl.EC2_API)
+    try:
+        return scheduler.get_schedule(Name=SCHEDULE)
+    except scheduler.exceptions.ResourceNotFoundException:
+        return None
+
+
+def fire(schedule: dict) -> None:
+    """What EventBridge Scheduler does at the schedule's time: its target's EC2 call, with its input."""
+    assert schedule["Target"]["Arn"] == "arn:aws:scheduler:::aws-sdk:ec2:revokeSecurityGroupEgress"
+    assert schedule["ActionAfterCompletion"] == "DELETE"
+    labctl.ec2_client().revoke_security_group_egress(**json.loads(schedule["Target"]["Input"]))
+
+
+def at(expiry: datetime) -> str:
+    return f"at({expiry.strftime('%Y-%m-%dT%H:%M:%S')})"
+
+
 def process_tree(pid: int) -> list[int]:
     """pid and every process descended from it (ansible-playbook's workers start sessions of their own)."""
     parents = {}
@@ -131,6 +154,11 @@ def test_opening_adds_the_rule_with_its_expiry_then_the_element(open_playbook):
     )
     assert before + timedelta(minutes=29) < rule_expiry() < datetime.now(UTC) + timedelta(minutes=31)
     assert f"{ELEMENT} timeout 30m" in window_elements()
+    # The dead-man switch: the group removes its rules by itself at their expiry.
+    schedule = dead_man_schedule()
+    assert schedule is not None, "opening left no dead-man schedule"
+    assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == (at(rule_expiry()), "UTC")
+    assert json.loads(schedule["Target"]["Input"])["GroupId"] == window_group()["GroupId"]
 
 
 def test_the_group_is_attached_beside_the_servers_own_and_admits_nothing_in():
@@ -168,6 +196,7 @@ def test_closing_removes_the_element_then_the_rule():
     )
     assert window_elements() == ""
     assert window_rules() == []
+    assert dead_man_schedule() is None
 
 
 def test_closing_when_nothing_is_open_changes_nothing():
@@ -203,12 +232,27 @@ def test_a_killed_controller_leaves_a_window_that_closes_on_the_host_and_by_egre
     assert opened, output[-3000:]
     assert run.returncode == -signal.SIGKILL
 
-    # Nothing closed the window after the kill: the rule stays, the host closes its side by itself.
+    # Nothing closed the window after the kill: the host closes its side by
+    # itself, and the group's side is due to its dead-man schedule.
     expiry = rule_expiry()
     assert eventually(lambda: ELEMENT not in window_elements(), 60 + 30, interval=1.0), window_elements()
     assert expiry < datetime.now(UTC)
     assert rule_expiry() == expiry
+    schedule = dead_man_schedule()
+    assert schedule is not None and schedule["ScheduleExpression"] == at(expiry), schedule
+    fire(schedule)
+    assert window_rules() == []
 
+    # egress-close.yml, run later from a timer or by hand, finds nothing to remove and drops the spent schedule.
     close = run_playbook("playbooks/egress-close.yml", "--extra-vars", "egress_window_close_expired_only=true")
     assert close.returncode == 0, close.output[-3000:]
     assert window_rules() == []
+    assert dead_man_schedule() is None
+
+
+def test_a_window_without_its_dead_man_switch_is_refused(open_playbook):
+    extra_vars = {"test_minutes": 5, "test_pause_seconds": 0, "egress_window_dead_man_role_arn": ""}
+    run = run_playbook(open_playbook, "--extra-vars", json.dumps(extra_vars))
+    assert run.returncode != 0
+    assert "egress_window_dead_man_role_arn" in run.output and "Nothing was opened" in run.output
+    assert window_rules() == [] and window_elements() == ""

@@ -15,7 +15,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "roles" / "idle_stop" / "files" / "idle_stop.py"
-MODULE = ROOT / "roles" / "idle_stop" / "library" / "ec2_shutdown_behavior.py"
 
 
 def load(name: str, path: Path):
@@ -367,26 +366,19 @@ def test_check_config_accepts_a_good_file_and_refuses_a_bad_one(tmp_path):
 
 
 @pytest.fixture
-def ec2():
+def ec2(aws_client):
     """A moto EC2 with one instance launched to terminate on power-off, as a careless launch would."""
-    boto3 = pytest.importorskip("boto3")
-    moto = pytest.importorskip("moto")
-    with moto.mock_aws():
-        client = boto3.client("ec2", region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
-        image = client.describe_images()["Images"][0]["ImageId"]
-        instance = client.run_instances(
-            ImageId=image, MinCount=1, MaxCount=1, InstanceInitiatedShutdownBehavior="terminate"
-        )["Instances"][0]
-        yield client, instance["InstanceId"]
+    client = aws_client("ec2")
+    image = client.describe_images()["Images"][0]["ImageId"]
+    instance = client.run_instances(
+        ImageId=image, MinCount=1, MaxCount=1, InstanceInitiatedShutdownBehavior="terminate"
+    )["Instances"][0]
+    return client, instance["InstanceId"]
 
 
 @pytest.fixture(scope="module")
-def shutdown_module():
-    sys.path.insert(0, str(ROOT / "collections"))
-    try:
-        yield load("ec2_shutdown_behavior", MODULE)
-    finally:
-        sys.path.remove(str(ROOT / "collections"))
+def shutdown_module(role_module):
+    return role_module("idle_stop", "ec2_shutdown_behavior")
 
 
 def behaviour(client, instance_id):
