@@ -257,9 +257,17 @@ def test_lockout_guard_was_confirmed_and_disarmed(host):
     assert host.run("systemctl is-active lockout-guard-firewall.timer").stdout.strip() != "active"
 
 
-def test_revert_of_a_host_without_ruleset_opens_it_again(host):
-    # The side effect flushed the ruleset before its last run, as a fresh host has none.
-    assert host.file("/var/lib/firewall/previous.nft").content_string.split() == ["flush", "ruleset"]
+def test_the_revert_of_a_host_without_ruleset_closes_it(host):
+    """The side effect flushed the ruleset before its last run, as a fresh host has none: the revert
+    would not go back to none (every channel open) but load the closed ruleset, SSH in and nothing out."""
+    previous = host.file("/var/lib/firewall/previous.nft").content_string
+    assert "The closed ruleset" in previous
+    output = previous[previous.index("chain output {") :]
+    assert "policy drop;" in output and "policy accept" not in previous
+    assert "@egress_window" not in previous
+    assert host.run("nft --check --file /var/lib/firewall/previous.nft").rc == 0
+    revert = host.file("/var/lib/firewall/revert.sh").content_string
+    assert "cp /var/lib/firewall/previous.nft /etc/nftables.conf" in revert
 
 
 @pytest.mark.parametrize("protocol", ["udp", "tcp"])
